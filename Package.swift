@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "mfa-worker",
+    products: [
+        .executable(name: "mfa-worker", targets: ["mfa-worker"]),
+        .library(name: "TOTP", targets: ["TOTP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries. Only AMQP imports CRabbitMQ; only TOTP imports COpenSSL.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+
+        // Pure layers.
+        .target(name: "TOTP", dependencies: ["COpenSSL"]),
+        .target(
+            name: "MFAConfig",
+            dependencies: ["TOTP", .product(name: "Yams", package: "Yams")]
+        ),
+
+        // The command line.
+        .executableTarget(
+            name: "mfa-worker",
+            dependencies: [
+                "TOTP",
+                "MFAConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
+        .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP"]),
+    ]
+)
