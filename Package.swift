@@ -27,9 +27,10 @@ let package = Package(
 
         // Pure layers.
         .target(name: "TOTP", dependencies: ["COpenSSL"]),
+        .target(name: "MFAProtocol", dependencies: ["TOTP"]),
         .target(
             name: "MFAConfig",
-            dependencies: ["TOTP", .product(name: "Yams", package: "Yams")]
+            dependencies: ["TOTP", "MFAProtocol", .product(name: "Yams", package: "Yams")]
         ),
 
         // The command line.
@@ -44,5 +45,7 @@ let package = Package(
 
         .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
         .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP"]),
+        // Runs the built executable as a user would.
+        .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP"]),
     ]
 )

@@ -1,0 +1,273 @@
+import Foundation
+import MFAProtocol
+import TOTP
+import Yams
+
+extension WorkerConfiguration {
+    /// The environment variable that names the configuration file when no
+    /// `--config` is given.
+    public static let environmentVariable = "MFA_WORKER_CONFIG"
+
+    /// Reads and decodes the file at `path`. Relative paths inside it are
+    /// resolved against the file's folder.
+    public static func load(path: String) throws(ConfigurationError) -> WorkerConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(file: path, keyPath: "", message: FileProblem.describe(path: path, fallback: "cannot be read as UTF-8 text"))
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        return try WorkerConfiguration(yaml: text, file: path, directory: directory.isEmpty ? "." : directory)
+    }
+
+    /// Decodes a configuration from YAML text, strictly: unknown keys, wrong
+    /// types and values out of range are errors that name their key path.
+    public init(yaml: String, file: String? = nil, directory: String = ".") throws(ConfigurationError) {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(file: file, keyPath: "", line: Self.line(of: error), message: Self.describe(yamlError: error))
+        }
+        guard let root else {
+            throw ConfigurationError(file: file, keyPath: "", message: "the file is empty")
+        }
+        let top = YAMLValue(node: root, path: "", file: file)
+        var mapping = try top.mapping()
+
+        self.file = file
+        self.directory = directory
+        broker = try Self.broker(try mapping.required("broker"), directory: directory)
+        requestQueue = try Self.requestQueue(mapping.optional("request_queue"))
+        reply = try Self.reply(mapping.optional("reply"))
+        accounts = try Self.accounts(try mapping.required("accounts"), directory: directory)
+        allow = try Self.allowlist(try mapping.required("allow"), accounts: accounts)
+        allowLooseSecretFiles = try mapping.optional("allow_loose_secret_files")?.bool() ?? false
+        workers = try mapping.optional("workers")?.int(in: 1...256)
+        log = try Self.log(mapping.optional("log"))
+        try mapping.finish()
+    }
+
+    // MARK: - Sections
+
+    private static func broker(_ value: YAMLValue, directory: String) throws(ConfigurationError) -> BrokerSettings {
+        var mapping = try value.mapping()
+        let urlValue = try mapping.required("url")
+        var urlValues: [YAMLValue] = []
+        if case .sequence = urlValue.node {
+            urlValues = try urlValue.sequence()
+            guard !urlValues.isEmpty else { throw urlValue.error("must name at least one URL") }
+        } else {
+            urlValues = [urlValue]
+        }
+        var urls: [BrokerURL] = []
+        for item in urlValues {
+            let text = try item.nonEmptyString()
+            do {
+                urls.append(try BrokerURL(parsing: text))
+            } catch {
+                throw item.error(error.description)
+            }
+        }
+
+        let passwordFile = mapping.optional("password_file")
+        let passwordEnv = mapping.optional("password_env")
+        var password = PasswordSource.url
+        switch (passwordFile, passwordEnv) {
+        case (.some(let file), .some):
+            throw file.error("give password_file or password_env, not both")
+        case (.some(let file), nil):
+            password = .file(resolve(try file.nonEmptyString(), against: directory))
+        case (nil, .some(let env)):
+            password = .environment(try environmentName(env))
+        case (nil, nil):
+            break
+        }
+        if password != .url, urls.contains(where: { $0.password != nil }) {
+            throw urlValue.error("has a password while password_file or password_env is set too; keep one")
+        }
+
+        let prefetch = try mapping.optional("prefetch")?.int(in: 1...65535) ?? BrokerSettings.defaultPrefetch
+        let heartbeat = try mapping.optional("heartbeat_s")?.int(in: 0...3600) ?? BrokerSettings.defaultHeartbeatSeconds
+        try mapping.finish()
+        return BrokerSettings(urls: urls, password: password, prefetch: prefetch, heartbeatSeconds: heartbeat)
+    }
+
+    private static func requestQueue(_ value: YAMLValue?) throws(ConfigurationError) -> RequestQueueSettings {
+        var settings = RequestQueueSettings(name: RequestQueueSettings.defaultName, type: .classic)
+        guard let value else { return settings }
+        var mapping = try value.mapping()
+        if let name = mapping.optional("name") {
+            settings.name = try name.nonEmptyString()
+            guard settings.name.utf8.count <= 255 else { throw name.error("must be at most 255 bytes (an AMQP short string)") }
+            guard !settings.name.hasPrefix("amq.") else { throw name.error("must not start with 'amq.' (reserved by the broker)") }
+        }
+        if let type = mapping.optional("type") {
+            settings.type = try oneOf(type, RequestQueueSettings.QueueType.self)
+        }
+        if let dlx = mapping.optional("dead_letter_exchange") {
+            settings.deadLetterExchange = try dlx.nonEmptyString()
+        }
+        settings.maxLength = try mapping.optional("max_length")?.int(in: 1...Int(Int32.max))
+        if let overflow = mapping.optional("overflow") {
+            settings.overflow = try oneOf(overflow, RequestQueueSettings.Overflow.self)
+        }
+        try mapping.finish()
+        return settings
+    }
+
+    private static func reply(_ value: YAMLValue?) throws(ConfigurationError) -> ReplySettings {
+        var settings = ReplySettings.default
+        guard let value else { return settings }
+        var mapping = try value.mapping()
+        if let ttl = mapping.optional("max_ttl_ms") {
+            settings.maxTTLMilliseconds = try ttl.int(in: 1...3_600_000)
+        }
+        if let minValidity = mapping.optional("default_min_validity_ms") {
+            settings.defaultMinValidityMilliseconds = try minValidity.int(in: 0...3_599_000)
+        }
+        try mapping.finish()
+        return settings
+    }
+
+    private static func log(_ value: YAMLValue?) throws(ConfigurationError) -> LogSettings {
+        var settings = LogSettings.default
+        guard let value else { return settings }
+        var mapping = try value.mapping()
+        if let format = mapping.optional("format") { settings.format = try oneOf(format, LogSettings.Format.self) }
+        if let level = mapping.optional("level") { settings.level = try oneOf(level, LogSettings.Level.self) }
+        try mapping.finish()
+        return settings
+    }
+
+    private static func accounts(_ value: YAMLValue, directory: String) throws(ConfigurationError) -> [AccountSettings] {
+        let mapping = try value.mapping()
+        var accounts: [AccountSettings] = []
+        for (name, accountValue) in mapping.entriesByName() {
+            guard AccountName.isValid(name) else {
+                throw accountValue.error("account names are 1 to 128 characters of A-Z a-z 0-9 . _ @ - (the protocol's syntax)")
+            }
+            var account = try accountValue.mapping()
+            let file = account.optional("secret_file")
+            let env = account.optional("secret_env")
+            let secret: AccountSettings.SecretSource
+            switch (file, env) {
+            case (.some(let file), .some):
+                throw file.error("give secret_file or secret_env, not both")
+            case (.some(let file), nil):
+                secret = .file(resolve(try file.nonEmptyString(), against: directory))
+            case (nil, .some(let env)):
+                secret = .environment(try environmentName(env))
+            case (nil, nil):
+                throw accountValue.error("needs secret_file or secret_env")
+            }
+            var algorithm: HashAlgorithm?
+            if let value = account.optional("algorithm") {
+                guard let parsed = HashAlgorithm(name: try value.string()) else {
+                    throw value.error("must be SHA1, SHA256 or SHA512")
+                }
+                algorithm = parsed
+            }
+            let digits = try account.optional("digits")?.int(in: TOTPParameters.allowedDigits)
+            let period = try account.optional("period")?.int(in: TOTPParameters.allowedPeriods)
+            try account.finish()
+            accounts.append(AccountSettings(name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, line: accountValue.line))
+        }
+        return accounts
+    }
+
+    private static func allowlist(_ value: YAMLValue, accounts: [AccountSettings]) throws(ConfigurationError) -> Allowlist {
+        let known = Set(accounts.map(\.name))
+        var result: [String: Set<String>] = [:]
+        for (requester, list) in try value.mapping().entriesByName() {
+            guard !requester.isEmpty, requester.utf8.count <= 255,
+                  requester.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                throw list.error("a requester is an AMQP user name: 1 to 255 bytes, no control characters")
+            }
+            var names: Set<String> = []
+            for item in try list.sequence() {
+                let name = try item.nonEmptyString()
+                guard known.contains(name) else {
+                    var message = "names account '\(name)', which is not configured under accounts"
+                    if let suggestion = YAMLMapping.nearest(to: name, among: Array(known).sorted()) {
+                        message += " (did you mean '\(suggestion)'?)"
+                    }
+                    throw item.error(message)
+                }
+                guard names.insert(name).inserted else { throw item.error("names account '\(name)' twice") }
+            }
+            result[requester] = names
+        }
+        return Allowlist(result)
+    }
+
+    // MARK: - Helpers
+
+    private static func oneOf<T: RawRepresentable & CaseIterable>(_ value: YAMLValue, _: T.Type) throws(ConfigurationError) -> T where T.RawValue == String {
+        let text = try value.string()
+        guard let parsed = T(rawValue: text) else {
+            throw value.error("must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not '\(text.prefix(40))'")
+        }
+        return parsed
+    }
+
+    private static func environmentName(_ value: YAMLValue) throws(ConfigurationError) -> String {
+        let name = try value.nonEmptyString()
+        guard name.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }) else {
+            throw value.error("must be an environment variable name (letters, digits and _)")
+        }
+        return name
+    }
+
+    static func resolve(_ path: String, against directory: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return (directory as NSString).appendingPathComponent(path)
+    }
+
+    private static func line(of error: Error) -> Int? {
+        guard let yamlError = error as? YamlError else { return nil }
+        switch yamlError {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _):
+            return mark.line
+        case .duplicatedKeysInMapping(_, let context):
+            return context.mark.line
+        default:
+            return nil
+        }
+    }
+
+    /// YAML errors in our own words: Yams' own descriptions quote the file's
+    /// lines, and a URL line may hold a password.
+    private static func describe(yamlError error: Error) -> String {
+        guard let yamlError = error as? YamlError else { return "not valid YAML" }
+        switch yamlError {
+        case .scanner(let context, let problem, _, _), .parser(let context, let problem, _, _), .composer(let context, let problem, _, _):
+            if let context { return "not valid YAML: \(problem) \(context.text)" }
+            return "not valid YAML: \(problem)"
+        case .duplicatedKeysInMapping(let duplicates, _):
+            return "key '\(duplicates.joined(separator: "', '"))' appears twice in the mapping that starts here"
+        case .reader(let problem, _, _, _):
+            return "not valid YAML text: \(problem)"
+        default:
+            return "not valid YAML"
+        }
+    }
+}
+
+/// Words for a file that cannot be used, from `stat` and `access`.
+enum FileProblem {
+    static func describe(path: String, fallback: String) -> String {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            switch errno {
+            case ENOENT: return "\(path) does not exist"
+            case EACCES: return "\(path) cannot be reached (permission denied on a folder)"
+            default: return "\(path) cannot be read: \(String(cString: strerror(errno)))"
+            }
+        }
+        if (info.st_mode & S_IFMT) == S_IFDIR { return "\(path) is a folder, not a file" }
+        if access(path, R_OK) != 0 { return "\(path) is not readable by this user (uid \(getuid()))" }
+        return "\(path) \(fallback)"
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import TOTP
+
+/// An account ready to serve: its name and its generator (key and
+/// parameters).
+public struct Account: Sendable, CustomStringConvertible {
+    public let name: String
+    public let generator: TOTPGenerator
+
+    public init(name: String, generator: TOTPGenerator) {
+        self.name = name
+        self.generator = generator
+    }
+
+    public var parameters: TOTPParameters { generator.parameters }
+    public var description: String { "\(name) (\(parameters), \(generator.key.bitCount)-bit key)" }
+}
+
+/// A configuration with every secret loaded and checked: what `run` serves
+/// and what `check-config` validates.
+public struct LoadedConfiguration: Sendable {
+    public let configuration: WorkerConfiguration
+    /// Accounts by name.
+    public let accounts: [String: Account]
+    /// The broker password from `password_file`, `password_env` or the URL.
+    public let brokerPassword: Password?
+    /// Things worth saying that do not stop the worker (short keys).
+    public let warnings: [String]
+
+    /// Loads every account's secret. Errors name the account and the file or
+    /// variable, never the secret.
+    public init(_ configuration: WorkerConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) {
+        var accounts: [String: Account] = [:]
+        var warnings: [String] = []
+        for settings in configuration.accounts {
+            let (account, warning) = try SecretLoader(configuration: configuration, environment: environment).load(settings)
+            accounts[settings.name] = account
+            if let warning { warnings.append(warning) }
+        }
+        self.brokerPassword = try Self.password(of: configuration, environment: environment)
+        self.configuration = configuration
+        self.accounts = accounts
+        self.warnings = warnings
+    }
+
+    private static func password(of configuration: WorkerConfiguration, environment: [String: String]) throws(ConfigurationError) -> Password? {
+        switch configuration.broker.password {
+        case .url:
+            return configuration.broker.urls.first?.password.map(Password.init)
+        case .file(let path):
+            var info = stat()
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
+                  let data = FileManager.default.contents(atPath: path),
+                  let text = String(data: data, encoding: .utf8) else {
+                throw ConfigurationError(file: configuration.file, keyPath: "broker.password_file", message: FileProblem.describe(path: path, fallback: "cannot be read as UTF-8 text"))
+            }
+            // One trailing newline is the file's, not the password's.
+            var password = Substring(text)
+            if password.hasSuffix("\n") { password = password.dropLast() }
+            if password.hasSuffix("\r") { password = password.dropLast() }
+            return Password(String(password))
+        case .environment(let name):
+            guard let value = environment[name], !value.isEmpty else {
+                throw ConfigurationError(file: configuration.file, keyPath: "broker.password_env", message: "environment variable \(name) is not set or empty")
+            }
+            return Password(value)
+        }
+    }
+
+    /// Reads the file at `path` and loads its secrets.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> LoadedConfiguration {
+        try LoadedConfiguration(WorkerConfiguration.load(path: path), environment: environment)
+    }
+}
+
+/// Reads one account's secret from its file or variable and checks it.
+struct SecretLoader {
+    let configuration: WorkerConfiguration
+    let environment: [String: String]
+
+    func load(_ settings: AccountSettings) throws(ConfigurationError) -> (Account, warning: String?) {
+        let keyPath = "accounts.\(settings.name)"
+        func fail(_ key: String, _ message: String) -> ConfigurationError {
+            ConfigurationError(file: configuration.file, keyPath: "\(keyPath).\(key)", line: settings.line, message: message)
+        }
+
+        let text: String
+        let sourceKey: String
+        switch settings.secret {
+        case .file(let path):
+            sourceKey = "secret_file"
+            text = try SecretFile.read(path: path, allowLoose: configuration.allowLooseSecretFiles) { message in
+                fail(sourceKey, message)
+            }
+        case .environment(let name):
+            sourceKey = "secret_env"
+            guard let value = environment[name], !value.isEmpty else {
+                throw fail(sourceKey, "environment variable \(name) is not set or empty")
+            }
+            text = value
+        }
+
+        let keyText: KeyText
+        do {
+            keyText = try KeyText(text)
+        } catch {
+            throw fail(sourceKey, "the secret is \(error)")
+        }
+
+        // Explicit keys win over the defaults; they must agree with a URI.
+        let uri = keyText.uriParameters
+        if let uri {
+            if let algorithm = settings.algorithm, algorithm != uri.algorithm {
+                throw fail("algorithm", "is \(algorithm.rawValue) but the secret's otpauth URI says \(uri.algorithm.rawValue)")
+            }
+            if let digits = settings.digits, digits != uri.digits {
+                throw fail("digits", "is \(digits) but the secret's otpauth URI says \(uri.digits)")
+            }
+            if let period = settings.period, period != uri.period {
+                throw fail("period", "is \(period) but the secret's otpauth URI says \(uri.period)")
+            }
+        }
+        let base = uri ?? .default
+        let parameters: TOTPParameters
+        do {
+            parameters = try TOTPParameters(
+                algorithm: settings.algorithm ?? base.algorithm,
+                digits: settings.digits ?? base.digits,
+                period: settings.period ?? base.period
+            )
+        } catch {
+            throw fail("", error.description)
+        }
+
+        var warning: String?
+        switch KeyStrength(keyText.key) {
+        case .tooShort(let bits):
+            throw fail(sourceKey, "the key has \(bits) bits; at least \(KeyStrength.minimumBits) are required (RFC 4226 asks for \(KeyStrength.recommendedBits))")
+        case .weak(let bits):
+            warning = "\(keyPath): the key has \(bits) bits, under the \(KeyStrength.recommendedBits) that RFC 4226 asks for"
+        case .acceptable:
+            break
+        }
+        return (Account(name: settings.name, generator: TOTPGenerator(key: keyText.key, parameters: parameters)), warning)
+    }
+}
+
+/// Secret files follow ssh's rule for private keys: a file that group or
+/// others may read or write is refused.
+public enum SecretFile {
+    /// Reads the secret file at `path` after checking that it is a regular
+    /// file with no permission bit for group or others.
+    public static func read(
+        path: String,
+        allowLoose: Bool,
+        error makeError: (String) -> ConfigurationError
+    ) throws(ConfigurationError) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw makeError(FileProblem.describe(path: path, fallback: "cannot be read"))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw makeError("\(path) is not a regular file")
+        }
+        let mode = info.st_mode & 0o777
+        if mode & 0o077 != 0, !allowLoose {
+            throw makeError("\(path) is accessible by group or others (mode \(String(mode, radix: 8))); run chmod 600 on it, or set allow_loose_secret_files: true")
+        }
+        guard info.st_size <= 4096 else {
+            throw makeError("\(path) is \(info.st_size) bytes; a secret file holds one key or otpauth URI")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw makeError(FileProblem.describe(path: path, fallback: "cannot be read"))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw makeError("\(path) is not UTF-8 text")
+        }
+        return text
+    }
+}
+
+/// A password that never describes itself.
+public struct Password: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The password itself, for the login call only.
+    public let text: String
+
+    public init(_ text: String) { self.text = text }
+
+    public var description: String { "***" }
+    public var debugDescription: String { "Password(redacted)" }
+    public var customMirror: Mirror { Mirror(self, children: []) }
+}

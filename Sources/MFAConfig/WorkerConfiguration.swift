@@ -1,0 +1,127 @@
+import TOTP
+
+/// Everything the configuration file says, decoded and checked, before any
+/// secret is read. Secrets come in through ``LoadedConfiguration``.
+public struct WorkerConfiguration: Sendable {
+    /// The file it was read from, as given.
+    public var file: String?
+    /// The folder that relative paths (secret files) are resolved against.
+    public var directory: String
+
+    public var broker: BrokerSettings
+    public var requestQueue: RequestQueueSettings
+    public var reply: ReplySettings
+    /// Accounts by name, in file order.
+    public var accounts: [AccountSettings]
+    public var allow: Allowlist
+    /// Accept secret files readable by group or others (as ssh would not).
+    public var allowLooseSecretFiles: Bool
+    /// Consumer threads, each with its own connection; nil = one per core.
+    public var workers: Int?
+    public var log: LogSettings
+
+    public func account(named name: String) -> AccountSettings? {
+        accounts.first { $0.name == name }
+    }
+}
+
+public struct BrokerSettings: Sendable {
+    /// One URL, or several (a cluster's nodes), tried in order.
+    public var urls: [BrokerURL]
+    public var password: PasswordSource
+    /// Unacknowledged deliveries per consumer (`basic.qos`).
+    public var prefetch: Int
+    /// AMQP heartbeat in seconds; 0 turns heartbeats off.
+    public var heartbeatSeconds: Int
+
+    public static let defaultPrefetch = 64
+    public static let defaultHeartbeatSeconds = 30
+}
+
+/// Where the broker password comes from.
+public enum PasswordSource: Sendable, Equatable {
+    /// In the URL, or no password at all.
+    case url
+    /// A file holding the password (trailing newline ignored); absolute path.
+    case file(String)
+    /// An environment variable.
+    case environment(String)
+}
+
+public struct RequestQueueSettings: Sendable, Equatable {
+    public enum QueueType: String, Sendable, CaseIterable {
+        case classic, quorum
+    }
+
+    public enum Overflow: String, Sendable, CaseIterable {
+        case dropHead = "drop-head"
+        case rejectPublish = "reject-publish"
+        case rejectPublishDLX = "reject-publish-dlx"
+    }
+
+    public var name: String
+    public var type: QueueType
+    public var deadLetterExchange: String?
+    public var maxLength: Int?
+    public var overflow: Overflow?
+
+    public static let defaultName = "mfa-code-request"
+}
+
+public struct ReplySettings: Sendable, Equatable {
+    /// The longest TTL a reply gets, in ms; error replies get exactly this.
+    public var maxTTLMilliseconds: Int
+    /// `min_validity_ms` for requests that do not say.
+    public var defaultMinValidityMilliseconds: Int
+
+    public static let `default` = ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 0)
+}
+
+public struct LogSettings: Sendable, Equatable {
+    public enum Format: String, Sendable, CaseIterable { case text, json }
+    public enum Level: String, Sendable, CaseIterable { case trace, debug, info, notice, warning, error, critical }
+
+    public var format: Format
+    public var level: Level
+
+    public static let `default` = LogSettings(format: .text, level: .info)
+}
+
+/// One account as configured: where its secret is and its parameters.
+public struct AccountSettings: Sendable, Equatable {
+    public enum SecretSource: Sendable, Equatable {
+        /// An absolute path (relative paths are resolved at decoding).
+        case file(String)
+        case environment(String)
+    }
+
+    public var name: String
+    public var secret: SecretSource
+    /// Parameters the file sets explicitly; the rest come from the secret's
+    /// `otpauth://` URI or the defaults.
+    public var algorithm: HashAlgorithm?
+    public var digits: Int?
+    public var period: Int?
+    /// Line of the account in the file, for messages.
+    public var line: Int?
+}
+
+/// Which requester (the broker-checked AMQP user) may have which accounts'
+/// codes.
+public struct Allowlist: Sendable, Equatable {
+    private var accountsByRequester: [String: Set<String>]
+
+    public init(_ accountsByRequester: [String: Set<String>] = [:]) {
+        self.accountsByRequester = accountsByRequester
+    }
+
+    public func permits(requester: String, account: String) -> Bool {
+        accountsByRequester[requester]?.contains(account) ?? false
+    }
+
+    public var requesters: [String] { accountsByRequester.keys.sorted() }
+
+    public func accounts(of requester: String) -> [String] {
+        (accountsByRequester[requester] ?? []).sorted()
+    }
+}

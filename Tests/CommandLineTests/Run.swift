@@ -1,0 +1,79 @@
+import Foundation
+
+/// The result of running a program.
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Where the package's products are: beside the test bundle.
+let productsDirectory: URL = {
+    var url = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? CommandLine.arguments[0])
+    while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") || !FileManager.default.fileExists(atPath: url.appendingPathComponent("mfa-worker").path) {
+        let parent = url.deletingLastPathComponent()
+        if parent.path == url.path { break }
+        url = parent
+    }
+    return url
+}()
+
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+/// Runs `executable` with `arguments`, feeding `stdin`, and collects output.
+func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil) throws -> RunResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    // Output goes to files, so that no pipe can fill up and stall the child.
+    let outPath = NSTemporaryDirectory() + "mfa-run-\(UUID().uuidString).out"
+    let errPath = outPath + ".err"
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    defer {
+        unlink(outPath)
+        unlink(errPath)
+    }
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    let input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    try? out.close()
+    try? err.close()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    process.waitUntilExit()
+    let outData = FileManager.default.contents(atPath: outPath) ?? Data()
+    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+    return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+}
+
+/// Runs the built `mfa-worker`.
+func mfaWorker(_ arguments: String..., stdin: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
+    try run(productsDirectory.appendingPathComponent("mfa-worker").path, arguments, stdin: stdin, environment: environment)
+}
+
+/// A temporary folder removed when the value goes away.
+final class TemporaryDirectory {
+    let path: String
+    init() {
+        var template = Array((NSTemporaryDirectory() + "mfa-cli-test-XXXXXX").utf8CString)
+        path = String(cString: mkdtemp(&template)!)
+        chmod(path, 0o755)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ text: String, mode: mode_t = 0o600) -> String {
+        let file = path + "/" + name
+        try? FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: file, contents: Data(text.utf8))
+        chmod(file, mode)
+        return file
+    }
+}

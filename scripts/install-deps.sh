@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what mfa-worker needs from Debian (and pika from PyPI for the
+# foreign-client tests), skipping what is already there. Debian 12 (bookworm).
+#   scripts/install-deps.sh            build, test and demo dependencies
+set -euo pipefail
+
+packages=(librabbitmq-dev libssl-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    sudo_if_needed apt-get update -q
+    # Keep Debian's own rabbitmq-server service from starting (and listening on
+    # every interface): the project runs its own node bound to 127.0.0.1.
+    policy_added=false
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | sudo_if_needed tee /usr/sbin/policy-rc.d >/dev/null
+        sudo_if_needed chmod 755 /usr/sbin/policy-rc.d
+        policy_added=true
+    fi
+    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -q --no-install-recommends "${missing[@]}"
+    if $policy_added; then sudo_if_needed rm -f /usr/sbin/policy-rc.d; fi
+    if command -v systemctl >/dev/null && systemctl is-active -q rabbitmq-server 2>/dev/null; then
+        echo "install-deps: stopping Debian's rabbitmq-server service (the project runs its own node on 127.0.0.1)"
+        sudo_if_needed systemctl disable --now rabbitmq-server || true
+    fi
+fi
+
+# pika, for the foreign-client test and the Python example.
+if ! python3 -c 'import pika' 2>/dev/null; then
+    echo "install-deps: installing pika (PyPI)"
+    python3 -m pip install -q pika 2>/dev/null || python3 -m pip install -q --break-system-packages pika
+fi
+
+if ! command -v swift >/dev/null; then
+    echo "install-deps: no Swift toolchain on PATH; install Swift 6 from swift.org (https://www.swift.org/install/linux/)" >&2
+    exit 1
+fi
