@@ -33,6 +33,9 @@ let package = Package(
             dependencies: ["TOTP", "MFAProtocol", .product(name: "Yams", package: "Yams")]
         ),
 
+        // The Swift face of librabbitmq: the only importer of CRabbitMQ.
+        .target(name: "AMQP", dependencies: ["CRabbitMQ"]),
+
         // The command line.
         .executableTarget(
             name: "mfa-worker",
@@ -45,6 +48,8 @@ let package = Package(
 
         .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
         .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP"]),
+        // Against the RabbitMQ node that scripts/broker.sh starts.
+        .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.
         .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP"]),
     ]

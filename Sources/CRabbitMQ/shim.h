@@ -28,4 +28,18 @@ static inline amqp_rpc_reply_t mfa_amqp_login_external(
                                     AMQP_SASL_METHOD_EXTERNAL, identity);
 }
 
+// Method numbers: the header defines them as casts, which Swift does not import.
+static const amqp_method_number_t mfa_method_connection_close = AMQP_CONNECTION_CLOSE_METHOD;
+static const amqp_method_number_t mfa_method_connection_close_ok = AMQP_CONNECTION_CLOSE_OK_METHOD;
+static const amqp_method_number_t mfa_method_connection_blocked = AMQP_CONNECTION_BLOCKED_METHOD;
+static const amqp_method_number_t mfa_method_connection_unblocked = AMQP_CONNECTION_UNBLOCKED_METHOD;
+static const amqp_method_number_t mfa_method_channel_close = AMQP_CHANNEL_CLOSE_METHOD;
+static const amqp_method_number_t mfa_method_channel_close_ok = AMQP_CHANNEL_CLOSE_OK_METHOD;
+static const amqp_method_number_t mfa_method_basic_deliver = AMQP_BASIC_DELIVER_METHOD;
+static const amqp_method_number_t mfa_method_basic_return = AMQP_BASIC_RETURN_METHOD;
+static const amqp_method_number_t mfa_method_basic_cancel = AMQP_BASIC_CANCEL_METHOD;
+static const amqp_method_number_t mfa_method_basic_cancel_ok = AMQP_BASIC_CANCEL_OK_METHOD;
+static const amqp_method_number_t mfa_method_basic_ack = AMQP_BASIC_ACK_METHOD;
+static const amqp_method_number_t mfa_method_basic_nack = AMQP_BASIC_NACK_METHOD;
+
 #endif
