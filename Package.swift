@@ -28,6 +28,7 @@ let package = Package(
         // Pure layers.
         .target(name: "TOTP", dependencies: ["COpenSSL"]),
         .target(name: "MFAProtocol", dependencies: ["TOTP"]),
+        .target(name: "MFAWorkerCore", dependencies: ["MFAProtocol", "MFAConfig", "TOTP"]),
         .target(
             name: "MFAConfig",
             dependencies: ["TOTP", "MFAProtocol", .product(name: "Yams", package: "Yams")]
@@ -48,6 +49,8 @@ let package = Package(
 
         .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
         .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP"]),
+        .testTarget(name: "MFAProtocolTests", dependencies: ["MFAProtocol", "TOTP"]),
+        .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP"]),
         // Against the RabbitMQ node that scripts/broker.sh starts.
         .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.

@@ -65,6 +65,14 @@ public struct RequestQueueSettings: Sendable, Equatable {
     public var maxLength: Int?
     public var overflow: Overflow?
 
+    public init(name: String = RequestQueueSettings.defaultName, type: QueueType = .classic, deadLetterExchange: String? = nil, maxLength: Int? = nil, overflow: Overflow? = nil) {
+        self.name = name
+        self.type = type
+        self.deadLetterExchange = deadLetterExchange
+        self.maxLength = maxLength
+        self.overflow = overflow
+    }
+
     public static let defaultName = "mfa-code-request"
 }
 
@@ -73,6 +81,11 @@ public struct ReplySettings: Sendable, Equatable {
     public var maxTTLMilliseconds: Int
     /// `min_validity_ms` for requests that do not say.
     public var defaultMinValidityMilliseconds: Int
+
+    public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int) {
+        self.maxTTLMilliseconds = maxTTLMilliseconds
+        self.defaultMinValidityMilliseconds = defaultMinValidityMilliseconds
+    }
 
     public static let `default` = ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 0)
 }
@@ -83,6 +96,11 @@ public struct LogSettings: Sendable, Equatable {
 
     public var format: Format
     public var level: Level
+
+    public init(format: Format, level: Level) {
+        self.format = format
+        self.level = level
+    }
 
     public static let `default` = LogSettings(format: .text, level: .info)
 }

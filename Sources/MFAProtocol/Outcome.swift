@@ -1,0 +1,19 @@
+/// How a request ended: `ok`, or one of the protocol's error kinds.
+public enum Outcome: String, Sendable, CaseIterable, Hashable {
+    case ok
+    case badRequest = "bad_request"
+    case forbidden
+    case rateLimited = "rate_limited"
+    case unavailable
+    case `internal`
+    /// Not an answer: the request had no `reply_to` and was rejected.
+    case rejected
+}
+
+/// The protocol's names and constants.
+public enum ProtocolConstants {
+    public static let requestType = "mfa-code-request"
+    public static let replyType = "mfa-code-reply"
+    public static let contentType = "application/json"
+    public static let maxCorrelationIDBytes = 128
+}

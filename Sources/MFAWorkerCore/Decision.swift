@@ -1,0 +1,59 @@
+import MFAProtocol
+import TOTP
+
+/// What to do with a request.
+public enum Decision: Sendable {
+    /// Publish this reply now, then acknowledge the request.
+    case reply(Reply)
+    /// Acknowledge the request now and reply at `dueMilliseconds` (Unix ms),
+    /// when the next window opens (`min_validity_ms`).
+    case schedule(PendingRequest, dueMilliseconds: Int64)
+    /// No `reply_to`: nobody can be answered. Reject without requeue (the
+    /// queue's dead-letter exchange takes it, where it has one).
+    case reject(requester: String?, correlationID: [UInt8]?)
+}
+
+/// A reply ready to publish, with what the log line and audit need.
+public struct Reply: Sendable {
+    /// The routing key: the request's `reply_to`.
+    public var routingKey: String
+    /// The request's correlation id, unchanged (nil when it had none).
+    public var correlationID: [UInt8]?
+    /// The message TTL in ms (`expiration`), at least 1.
+    public var expirationMilliseconds: Int64
+    /// Unix seconds when the reply was made (`timestamp`).
+    public var timestamp: Int64
+    /// The JSON body.
+    public var body: [UInt8]
+
+    public var outcome: Outcome
+    public var requester: String?
+    /// The account asked for (syntax-checked), when the body had one.
+    public var account: String?
+    /// The window whose code the reply carries (success only).
+    public var window: TOTPWindow?
+    /// For error replies: the message sent (a constant, never a secret).
+    public var message: String?
+}
+
+/// A request that waits for the next window. It was acknowledged when
+/// scheduled; the worker keeps it until it answers.
+public struct PendingRequest: Sendable {
+    public var replyTo: String
+    public var correlationID: [UInt8]?
+    public var requester: String
+    public var account: String
+    public var minValidityMilliseconds: Int64
+    /// When the worker received the request (the worker's own clock, for
+    /// latency).
+    public var receivedAt: UInt64
+
+    public init(replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, receivedAt: UInt64) {
+        self.replyTo = replyTo
+        self.correlationID = correlationID
+        self.requester = requester
+        self.account = account
+        self.minValidityMilliseconds = minValidityMilliseconds
+        self.receivedAt = receivedAt
+    }
+}

@@ -1,0 +1,185 @@
+import MFAConfig
+import MFAProtocol
+import TOTP
+
+/// Decides requests: parse, authorise, choose the window, build the reply.
+///
+/// Pure: no I/O and no clock of its own; `now` comes in as Unix
+/// milliseconds, so tests control time. One decider per consumer thread: it
+/// keeps a cache of the code of each account's current window, so that a
+/// code is computed once per account and window rather than per request.
+public struct RequestDecider {
+    public private(set) var state: ServiceState
+    private var codes: [String: (counter: UInt64, code: OneTimeCode)] = [:]
+    private var buffer: [UInt8] = []
+
+    public init(state: ServiceState) {
+        self.state = state
+        buffer.reserveCapacity(256)
+    }
+
+    /// Takes a new state (a reload). Cached codes go with the old keys.
+    public mutating func replaceState(_ newState: ServiceState) {
+        state = newState
+        codes.removeAll(keepingCapacity: true)
+    }
+
+    /// The protocol's checks in the protocol's order: the message's shape
+    /// (`bad_request`), the requester (`forbidden`), the rate, then what
+    /// depends on the account. Nothing about an account reaches a requester
+    /// who may not have it.
+    public mutating func decide(_ request: RequestMessage, now: Int64, receivedAt: UInt64 = 0) -> Decision {
+        guard let replyTo = request.replyTo, !replyTo.isEmpty else {
+            return .reject(requester: request.userID, correlationID: request.correlationID)
+        }
+        var context = ReplyContext(replyTo: replyTo, correlationID: request.correlationID, requester: request.userID, now: now)
+
+        // 1. Shape: properties, size, JSON, field types and syntax.
+        if request.body.count > RequestBody.maxBytes {
+            return .reply(error(.badRequest, RequestBodyError.tooLarge(bytes: request.body.count).message, context))
+        }
+        guard let correlationID = request.correlationID, !correlationID.isEmpty else {
+            return .reply(error(.badRequest, Messages.correlationIDMissing, context))
+        }
+        guard correlationID.count <= ProtocolConstants.maxCorrelationIDBytes else {
+            return .reply(error(.badRequest, Messages.correlationIDTooLong, context))
+        }
+        if let contentType = request.contentType, !Self.isJSONMediaType(contentType) {
+            return .reply(error(.badRequest, Messages.contentType, context))
+        }
+        if let type = request.type, type != ProtocolConstants.requestType {
+            return .reply(error(.badRequest, Messages.type, context))
+        }
+        let body: RequestBody
+        switch RequestBodyDecoder.decode(request.body) {
+        case .success(let decoded): body = decoded
+        case .failure(let failure): return .reply(error(.badRequest, failure.message, context))
+        }
+        context.account = body.account
+
+        // 2. The requester.
+        guard let requester = request.userID, !requester.isEmpty else {
+            return .reply(error(.forbidden, Messages.noUserID, context))
+        }
+        guard let account = state.permittedAccount(body.account, for: requester) else {
+            return .reply(error(.forbidden, Messages.forbidden, context))
+        }
+
+        // 3. The rate (per requester): see RateLimiter, applied by the worker.
+
+        // 4. What depends on the account.
+        let period = account.parameters.period
+        let bound = Int64(period) * 1000 - 1000
+        let minValidity: Int64
+        if let asked = body.minValidityMilliseconds {
+            guard Int64(asked) <= bound else {
+                return .reply(error(.badRequest, Messages.minValidityAbove(bound), context))
+            }
+            minValidity = Int64(asked)
+        } else {
+            minValidity = min(Int64(state.reply.defaultMinValidityMilliseconds), bound)
+        }
+
+        let window = account.generator.window(at: now)
+        if window.millisecondsLeft(at: now) < minValidity {
+            let pending = PendingRequest(replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name, minValidityMilliseconds: minValidity, receivedAt: receivedAt)
+            return .schedule(pending, dueMilliseconds: window.end * 1000)
+        }
+        return .reply(success(account, window: window, context))
+    }
+
+    /// The reply to a request that waited for its window, made at `now`.
+    /// The allowlist is checked again: a reload may have changed it.
+    public mutating func complete(_ pending: PendingRequest, now: Int64) -> Reply {
+        var context = ReplyContext(replyTo: pending.replyTo, correlationID: pending.correlationID, requester: pending.requester, now: now)
+        context.account = pending.account
+        guard let account = state.permittedAccount(pending.account, for: pending.requester) else {
+            return error(.forbidden, Messages.forbidden, context)
+        }
+        return success(account, window: account.generator.window(at: now), context)
+    }
+
+    /// An `unavailable` reply for a waiting request that cannot be answered
+    /// (the worker is shutting down before its window opens).
+    public mutating func unavailable(_ pending: PendingRequest, now: Int64, retryAfterMilliseconds: Int64) -> Reply {
+        var context = ReplyContext(replyTo: pending.replyTo, correlationID: pending.correlationID, requester: pending.requester, now: now)
+        context.account = pending.account
+        return error(.unavailable, Messages.shuttingDown, context, retryAfter: retryAfterMilliseconds)
+    }
+
+    /// A `rate_limited` reply.
+    public mutating func rateLimited(_ request: RequestMessage, account: String?, now: Int64, retryAfterMilliseconds: Int64) -> Reply {
+        var context = ReplyContext(replyTo: request.replyTo ?? "", correlationID: request.correlationID, requester: request.userID, now: now)
+        context.account = account
+        return error(.rateLimited, Messages.rateLimited, context, retryAfter: retryAfterMilliseconds)
+    }
+
+    // MARK: - Building replies
+
+    private mutating func success(_ account: Account, window: TOTPWindow, _ context: ReplyContext) -> Reply {
+        let code = code(of: account, in: window)
+        let left = window.millisecondsLeft(at: context.now)
+        ReplyBody.success(into: &buffer, account: account.name, code: code, period: account.parameters.period, window: window, expiresInMilliseconds: left)
+        return Reply(
+            routingKey: context.replyTo, correlationID: context.correlationID,
+            expirationMilliseconds: max(1, min(Int64(state.reply.maxTTLMilliseconds), left)),
+            timestamp: context.now / 1000, body: buffer,
+            outcome: .ok, requester: context.requester, account: account.name, window: window, message: nil
+        )
+    }
+
+    private mutating func error(_ outcome: Outcome, _ message: String, _ context: ReplyContext, retryAfter: Int64? = nil) -> Reply {
+        ReplyBody.error(into: &buffer, outcome, message: message, retryAfterMilliseconds: retryAfter)
+        return Reply(
+            routingKey: context.replyTo, correlationID: context.correlationID,
+            expirationMilliseconds: Int64(state.reply.maxTTLMilliseconds),
+            timestamp: context.now / 1000, body: buffer,
+            outcome: outcome, requester: context.requester, account: context.account, window: nil, message: message
+        )
+    }
+
+    private mutating func code(of account: Account, in window: TOTPWindow) -> OneTimeCode {
+        if let cached = codes[account.name], cached.counter == window.counter {
+            return cached.code
+        }
+        let code = account.generator.code(for: window)
+        codes[account.name] = (window.counter, code)
+        return code
+    }
+
+    /// `application/json`, any case, with or without parameters.
+    static func isJSONMediaType(_ value: String) -> Bool {
+        var bytes = value.utf8.prefix { $0 != UInt8(ascii: ";") }[...]
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
+        let expected = ProtocolConstants.contentType.utf8
+        guard bytes.count == expected.count else { return false }
+        // ASCII case-insensitive comparison.
+        return zip(bytes, expected).allSatisfy { byte, wanted in
+            (0x41...0x5A).contains(byte) ? byte + 0x20 == wanted : byte == wanted
+        }
+    }
+
+    struct ReplyContext {
+        var replyTo: String
+        var correlationID: [UInt8]?
+        var requester: String?
+        var now: Int64
+        var account: String?
+    }
+}
+
+/// The messages of error replies: constants, one line each, never a secret.
+public enum Messages {
+    public static let forbidden = "requester is not allowed this account"
+    public static let noUserID = "request has no user_id; set it to the user you log in as"
+    public static let correlationIDMissing = "correlation_id is missing"
+    public static let correlationIDTooLong = "correlation_id is longer than 128 bytes"
+    public static let contentType = "content_type must be application/json"
+    public static let type = "type must be mfa-code-request"
+    public static let rateLimited = "requester is over its rate limit"
+    public static let shuttingDown = "the worker is shutting down; ask again"
+    public static func minValidityAbove(_ bound: Int64) -> String {
+        "min_validity_ms must be at most \(bound) for this account"
+    }
+}

@@ -1,0 +1,257 @@
+import MFAConfig
+import MFAProtocol
+import MFAWorkerCore
+import TOTP
+import Testing
+
+/// The pure decision: every protocol row that does not need a broker,
+/// with time under the test's control.
+@Suite("Deciding requests")
+struct RequestDeciderTests {
+    static let key = SecretKey(bytes: Array("12345678901234567890".utf8))
+    static let state = ServiceState(
+        accounts: [
+            "sf-eu": Account(name: "sf-eu", generator: TOTPGenerator(key: key)),
+            "short": Account(name: "short", generator: TOTPGenerator(key: key, parameters: try! TOTPParameters(digits: 8, period: 5))),
+            "secret-other": Account(name: "secret-other", generator: TOTPGenerator(key: key)),
+        ],
+        allow: Allowlist(["bot-1": ["sf-eu", "short"], "bot-2": ["secret-other"]]),
+        reply: ReplySettings(maxTTLMilliseconds: 20_000, defaultMinValidityMilliseconds: 0)
+    )
+    /// 1764372612.345: 17.655 s left in a 30 s window.
+    static let now: Int64 = 1_764_372_612_345
+
+    func request(_ body: String, user: String? = "bot-1", correlation: [UInt8]? = Array("c-1".utf8), replyTo: String? = "amq.gen-reply",
+                 contentType: String? = "application/json", type: String? = nil) -> RequestMessage {
+        RequestMessage(body: Array(body.utf8), replyTo: replyTo, correlationID: correlation, userID: user, contentType: contentType, type: type)
+    }
+
+    func reply(_ decision: Decision) -> Reply? {
+        if case .reply(let reply) = decision { return reply }
+        Issue.record("expected a reply, got \(decision)")
+        return nil
+    }
+
+    func text(_ reply: Reply?) -> String { reply.map { String(decoding: $0.body, as: UTF8.self) } ?? "" }
+
+    @Test("An allowed requester gets the RFC 6238 code of the current window")
+    func success() throws {
+        var decider = RequestDecider(state: Self.state)
+        let reply = reply(decider.decide(request(#"{"account":"sf-eu"}"#), now: Self.now))
+        let window = TOTPWindow(containing: Self.now, period: 30)
+        let code = HOTP.code(key: Self.key, counter: window.counter).digits
+        #expect(text(reply) == #"{"status":"ok","account":"sf-eu","code":"\#(code)","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":17655}"#)
+        #expect(reply?.outcome == .ok)
+        #expect(reply?.routingKey == "amq.gen-reply")
+        #expect(reply?.correlationID == Array("c-1".utf8))
+        #expect(reply?.expirationMilliseconds == 17_655)
+        #expect(reply?.timestamp == 1_764_372_612)
+    }
+
+    @Test("The TTL is capped by max_ttl_ms; expires_in_ms is not")
+    func ttlCap() {
+        var decider = RequestDecider(state: Self.state)
+        let early = Self.now - 12_345 + 1 // 29.999 s left
+        let reply = reply(decider.decide(request(#"{"account":"sf-eu"}"#), now: early))
+        #expect(reply?.expirationMilliseconds == 20_000)
+        #expect(text(reply).hasSuffix(#""expires_in_ms":29999}"#))
+    }
+
+    @Test("Unknown and not-allowed accounts give byte-identical forbidden bodies")
+    func forbiddenAlike() {
+        var decider = RequestDecider(state: Self.state)
+        let unknown = reply(decider.decide(request(#"{"account":"no-such-account"}"#), now: Self.now))
+        let notAllowed = reply(decider.decide(request(#"{"account":"secret-other"}"#), now: Self.now))
+        #expect(unknown?.outcome == .forbidden)
+        #expect(unknown?.body == notAllowed?.body)
+        #expect(unknown?.expirationMilliseconds == notAllowed?.expirationMilliseconds)
+        #expect(text(unknown) == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account"}"#)
+        // An unknown requester reads the same.
+        let stranger = reply(decider.decide(request(#"{"account":"sf-eu"}"#, user: "bot-9"), now: Self.now))
+        #expect(stranger?.body == unknown?.body)
+    }
+
+    @Test("A missing user_id is forbidden")
+    func missingUserID() {
+        var decider = RequestDecider(state: Self.state)
+        let reply = reply(decider.decide(request(#"{"account":"sf-eu"}"#, user: nil), now: Self.now))
+        #expect(reply?.outcome == .forbidden)
+        #expect(text(reply) == #"{"status":"error","error":"forbidden","message":"request has no user_id; set it to the user you log in as"}"#)
+    }
+
+    @Test("No reply_to: rejected, not answered")
+    func noReplyTo() {
+        var decider = RequestDecider(state: Self.state)
+        guard case .reject(let requester, _) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: nil), now: Self.now) else {
+            Issue.record("not rejected")
+            return
+        }
+        #expect(requester == "bot-1")
+        guard case .reject = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: ""), now: Self.now) else {
+            Issue.record("empty reply_to not rejected")
+            return
+        }
+    }
+
+    @Test("Shape errors are bad_request, with error replies living max_ttl_ms", arguments: [
+        (#"{"account":"sf-eu"}"#, "c", "text/plain", nil as String?, "content_type must be application/json"),
+        (#"{"account":"sf-eu"}"#, "c", "application/xml; charset=utf-8", nil, "content_type must be application/json"),
+        (#"{"account":"sf-eu"}"#, "c", nil, "other-type", "type must be mfa-code-request"),
+        (#"{"account":"sf-eu""#, "c", nil, nil, "body is not valid JSON (at byte 18)"),
+        (#"{"account":"sf eu"}"#, "c", nil, nil, "account must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -"),
+        (#"{"account":"sf-eu","min_validity_ms":5000.0}"#, "c", nil, nil, "min_validity_ms must be a JSON integer"),
+        (#"{"account":"sf-eu"}"#, "", nil, nil, "correlation_id is missing"),
+    ])
+    func badRequests(body: String, correlation: String, contentType: String?, type: String?, message: String) {
+        var decider = RequestDecider(state: Self.state)
+        let reply = reply(decider.decide(request(body, correlation: Array(correlation.utf8), contentType: contentType, type: type), now: Self.now))
+        #expect(reply?.outcome == .badRequest)
+        #expect(text(reply) == #"{"status":"error","error":"bad_request","message":"\#(message)"}"#)
+        #expect(reply?.expirationMilliseconds == 20_000)
+    }
+
+    @Test("content_type with parameters and in other cases is fine; type mfa-code-request is fine")
+    func acceptedProperties() {
+        var decider = RequestDecider(state: Self.state)
+        for contentType in ["application/json; charset=utf-8", "Application/JSON", " application/json ", nil] {
+            #expect(reply(decider.decide(request(#"{"account":"sf-eu"}"#, contentType: contentType, type: "mfa-code-request"), now: Self.now))?.outcome == .ok)
+        }
+    }
+
+    @Test("correlation_id: absent is bad_request without one; over 128 bytes is bad_request and still echoed")
+    func correlationID() {
+        var decider = RequestDecider(state: Self.state)
+        let missing = reply(decider.decide(request(#"{"account":"sf-eu"}"#, correlation: nil), now: Self.now))
+        #expect(missing?.outcome == .badRequest)
+        #expect(missing?.correlationID == nil)
+        let long = [UInt8](repeating: 0x41, count: 129)
+        let tooLong = reply(decider.decide(request(#"{"account":"sf-eu"}"#, correlation: long), now: Self.now))
+        #expect(text(tooLong).contains("correlation_id is longer than 128 bytes"))
+        #expect(tooLong?.correlationID == long)
+        let binary: [UInt8] = [0, 0xFF, 0x80] + [UInt8](repeating: 7, count: 125)
+        #expect(reply(decider.decide(request(#"{"account":"sf-eu"}"#, correlation: binary), now: Self.now))?.correlationID == binary)
+    }
+
+    @Test("A body over 4096 bytes is bad_request without being parsed")
+    func oversized() {
+        var decider = RequestDecider(state: Self.state)
+        // Not JSON at all: a parse would say so; the size check speaks first.
+        let reply = reply(decider.decide(request(String(repeating: "x", count: 4097)), now: Self.now))
+        #expect(text(reply) == #"{"status":"error","error":"bad_request","message":"body is 4097 bytes; at most 4096 are read"}"#)
+    }
+
+    @Test("Order of checks: shape before requester, requester before the account's bound")
+    func order() {
+        var decider = RequestDecider(state: Self.state)
+        // Bad shape and not allowed: bad_request.
+        #expect(reply(decider.decide(request(#"{"account":"secret-other","min_validity_ms":"x"}"#, user: "bot-1"), now: Self.now))?.outcome == .badRequest)
+        // Not allowed, and min_validity_ms above that account's bound: forbidden
+        // (the bound depends on the account, so it must not show).
+        let hidden = reply(decider.decide(request(#"{"account":"secret-other","min_validity_ms":29500}"#, user: "bot-1"), now: Self.now))
+        #expect(hidden?.outcome == .forbidden)
+        // Allowed, above the bound: bad_request naming the bound.
+        let bound = reply(decider.decide(request(#"{"account":"short","min_validity_ms":4500}"#), now: Self.now))
+        #expect(text(bound) == #"{"status":"error","error":"bad_request","message":"min_validity_ms must be at most 4000 for this account"}"#)
+        // The most any account allows passes the shape check, then the account's bound applies.
+        #expect(reply(decider.decide(request(#"{"account":"sf-eu","min_validity_ms":29001}"#), now: Self.now))?.outcome == .badRequest)
+    }
+
+    @Test("min_validity_ms: served now when the window has enough left, else scheduled for the next window")
+    func minValidity() {
+        var decider = RequestDecider(state: Self.state)
+        // 17.655 s left.
+        #expect(reply(decider.decide(request(#"{"account":"sf-eu","min_validity_ms":17655}"#), now: Self.now))?.outcome == .ok)
+        guard case .schedule(let pending, let due) = decider.decide(request(#"{"account":"sf-eu","min_validity_ms":17656}"#), now: Self.now) else {
+            Issue.record("not scheduled")
+            return
+        }
+        #expect(due == 1_764_372_630_000)
+        #expect(pending.account == "sf-eu")
+        #expect(pending.minValidityMilliseconds == 17_656)
+
+        // At the due time: the next window's code, with the whole window left.
+        let reply = decider.complete(pending, now: due)
+        let next = TOTPWindow(containing: due, period: 30)
+        #expect(next.start == 1_764_372_630)
+        #expect(text(reply).contains(#""code":"\#(HOTP.code(key: Self.key, counter: next.counter).digits)""#))
+        #expect(text(reply).hasSuffix(#""window_start":1764372630,"window_end":1764372660,"expires_in_ms":30000}"#))
+        #expect(reply.correlationID == Array("c-1".utf8))
+    }
+
+    @Test("default_min_validity_ms applies when a request gives none, bounded by the account's period")
+    func defaultMinValidity() {
+        let state = ServiceState(accounts: Self.state.accounts, allow: Self.state.allow, reply: ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 20_000))
+        var decider = RequestDecider(state: state)
+        guard case .schedule = decider.decide(request(#"{"account":"sf-eu"}"#), now: Self.now) else {
+            Issue.record("default not applied")
+            return
+        }
+        // null reads as absent.
+        guard case .schedule = decider.decide(request(#"{"account":"sf-eu","min_validity_ms":null}"#), now: Self.now) else {
+            Issue.record("null not read as absent")
+            return
+        }
+        #expect(reply(decider.decide(request(#"{"account":"sf-eu","min_validity_ms":0}"#), now: Self.now))?.outcome == Outcome.ok)
+        // A 5 s account: the default is capped at 4000 ms.
+        let fiveSecondWindowStart: Int64 = 1_764_372_610_000
+        #expect(reply(decider.decide(request(#"{"account":"short"}"#), now: fiveSecondWindowStart + 500))?.outcome == .ok)
+    }
+
+    @Test("A waiting request is checked again against the allowlist when its reply is made")
+    func recheckOnComplete() {
+        var decider = RequestDecider(state: Self.state)
+        guard case .schedule(let pending, let due) = decider.decide(request(#"{"account":"sf-eu","min_validity_ms":20000}"#), now: Self.now) else {
+            Issue.record("not scheduled")
+            return
+        }
+        decider.replaceState(ServiceState(accounts: Self.state.accounts, allow: Allowlist(["bot-1": []]), reply: Self.state.reply, generation: 1))
+        let reply = decider.complete(pending, now: due)
+        #expect(reply.outcome == Outcome.forbidden)
+    }
+
+    @Test("The code is the window's at every instant of it, and never one whose window has ended")
+    func windowEdges() {
+        var decider = RequestDecider(state: Self.state)
+        for offset: Int64 in [0, 1, 4_999] {
+            let now: Int64 = 1_764_372_610_000 + offset
+            let reply = reply(decider.decide(request(#"{"account":"short"}"#), now: now))
+            let window = TOTPWindow(containing: now, period: 5)
+            #expect(text(reply).contains(#""code":"\#(HOTP.code(key: Self.key, counter: window.counter, digits: 8).digits)""#))
+            #expect(reply!.expirationMilliseconds == max(1, window.end * 1000 - now))
+            #expect(window.end * 1000 > now)
+        }
+    }
+}
+
+@Suite("The schedule of waiting replies")
+struct ReplyScheduleTests {
+    func pending(_ id: String) -> PendingRequest {
+        PendingRequest(replyTo: "q", correlationID: Array(id.utf8), requester: "r", account: "a", minValidityMilliseconds: 0, receivedAt: 0)
+    }
+
+    @Test func order() {
+        var schedule = ReplySchedule()
+        schedule.add(pending("c"), dueMilliseconds: 300)
+        schedule.add(pending("a"), dueMilliseconds: 100)
+        schedule.add(pending("b1"), dueMilliseconds: 200)
+        schedule.add(pending("b2"), dueMilliseconds: 200)
+        #expect(schedule.nextDue == 100)
+        #expect(schedule.popDue(now: 99).isEmpty)
+        #expect(schedule.popDue(now: 200).map { String(decoding: $0.correlationID!, as: UTF8.self) } == ["a", "b1", "b2"])
+        #expect(schedule.count == 1)
+        #expect(schedule.drain().map(\.due) == [300])
+        #expect(schedule.isEmpty)
+    }
+
+    @Test("Thousands of entries come out in due order")
+    func many() {
+        var schedule = ReplySchedule()
+        var rng = SystemRandomNumberGenerator()
+        for index in 0..<5000 {
+            schedule.add(pending(String(index)), dueMilliseconds: Int64.random(in: 0...1000, using: &rng))
+        }
+        let all = schedule.drain().map(\.due)
+        #expect(all == all.sorted())
+        #expect(all.count == 5000)
+    }
+}
