@@ -37,13 +37,26 @@ let package = Package(
         // The Swift face of librabbitmq: the only importer of CRabbitMQ.
         .target(name: "AMQP", dependencies: ["CRabbitMQ"]),
 
+        // The service: consumer threads, start-up, shutdown. Glue between AMQP
+        // and MFAWorkerCore.
+        .target(
+            name: "MFAWorker",
+            dependencies: [
+                "AMQP", "MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // The command line.
         .executableTarget(
             name: "mfa-worker",
             dependencies: [
                 "TOTP",
                 "MFAConfig",
+                "MFAProtocol",
+                "MFAWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 

@@ -46,6 +46,7 @@ extension WorkerConfiguration {
         allowLooseSecretFiles = try mapping.optional("allow_loose_secret_files")?.bool() ?? false
         workers = try mapping.optional("workers")?.int(in: 1...256)
         log = try Self.log(mapping.optional("log"))
+        shutdownTimeoutSeconds = try mapping.optional("shutdown_timeout_s")?.int(in: 0...3600) ?? WorkerConfiguration.defaultShutdownTimeoutSeconds
         try mapping.finish()
     }
 
@@ -90,8 +91,20 @@ extension WorkerConfiguration {
 
         let prefetch = try mapping.optional("prefetch")?.int(in: 1...65535) ?? BrokerSettings.defaultPrefetch
         let heartbeat = try mapping.optional("heartbeat_s")?.int(in: 0...3600) ?? BrokerSettings.defaultHeartbeatSeconds
+        let confirms = try mapping.optional("publisher_confirms")?.bool() ?? true
+        let initial = try mapping.optional("reconnect_initial_ms")?.int(in: 1...600_000) ?? 100
+        let maximumValue = mapping.optional("reconnect_max_ms")
+        let maximum = try maximumValue?.int(in: 1...3_600_000) ?? 10_000
+        if let maximumValue, maximum < initial {
+            throw maximumValue.error("must not be less than reconnect_initial_ms (\(initial))")
+        }
+        let connectTimeout = try mapping.optional("connect_timeout_ms")?.int(in: 100...600_000) ?? 10_000
         try mapping.finish()
-        return BrokerSettings(urls: urls, password: password, prefetch: prefetch, heartbeatSeconds: heartbeat)
+        return BrokerSettings(
+            urls: urls, password: password, prefetch: prefetch, heartbeatSeconds: heartbeat,
+            publisherConfirms: confirms, reconnectInitialMilliseconds: initial,
+            reconnectMaxMilliseconds: max(maximum, initial), connectTimeoutMilliseconds: connectTimeout
+        )
     }
 
     private static func requestQueue(_ value: YAMLValue?) throws(ConfigurationError) -> RequestQueueSettings {

@@ -19,6 +19,11 @@ public struct WorkerConfiguration: Sendable {
     /// Consumer threads, each with its own connection; nil = one per core.
     public var workers: Int?
     public var log: LogSettings
+    /// How long a graceful shutdown may wait for replies held for their
+    /// window before answering them `unavailable`.
+    public var shutdownTimeoutSeconds: Int
+
+    public static let defaultShutdownTimeoutSeconds = 30
 
     public func account(named name: String) -> AccountSettings? {
         accounts.first { $0.name == name }
@@ -33,6 +38,13 @@ public struct BrokerSettings: Sendable {
     public var prefetch: Int
     /// AMQP heartbeat in seconds; 0 turns heartbeats off.
     public var heartbeatSeconds: Int
+    /// Ack a request only once the broker confirmed its reply.
+    public var publisherConfirms: Bool
+    /// Reconnection backoff: the first delay and the largest, in ms.
+    public var reconnectInitialMilliseconds: Int
+    public var reconnectMaxMilliseconds: Int
+    /// Limit on connecting, the handshake and each synchronous call.
+    public var connectTimeoutMilliseconds: Int
 
     public static let defaultPrefetch = 64
     public static let defaultHeartbeatSeconds = 30

@@ -11,6 +11,7 @@ struct MFAWorkerCommand: ParsableCommand {
             code of the current window. See README.md and docs/protocol.md.
             """,
         subcommands: [
+            RunCommand.self,
             CodeCommand.self,
             EnrollCommand.self,
             CheckConfigCommand.self,

@@ -1,0 +1,223 @@
+import Foundation
+import Logging
+import MFAConfig
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where lines go: a file descriptor behind a buffer.
+///
+/// Lines from every thread are appended under a lock and written with one
+/// `write` when 16 KiB gather, when a consumer loop idles, at a warning, and
+/// at exit; to a terminal, at once.
+public final class LineSink: Sendable {
+    private let descriptor: Int32
+    private let immediate: Bool
+    private let buffer = Mutex<[UInt8]>([])
+    private static let threshold = 16 * 1024
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+        immediate = isatty(descriptor) == 1
+    }
+
+    /// Log lines: stdout.
+    public static let standardOutput = LineSink(descriptor: STDOUT_FILENO)
+
+    public func write(_ line: [UInt8]) {
+        let full: [UInt8]? = buffer.withLock { pending in
+            pending.append(contentsOf: line)
+            guard immediate || pending.count >= Self.threshold else { return nil }
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        if let full { Self.writeAll(full, to: descriptor) }
+    }
+
+    public func flush() {
+        let pending: [UInt8] = buffer.withLock { pending in
+            defer { pending.removeAll(keepingCapacity: true) }
+            return pending
+        }
+        if !pending.isEmpty { Self.writeAll(pending, to: descriptor) }
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+}
+
+/// The log lines' sink.
+public enum LogSink {
+    public static func write(_ bytes: [UInt8]) { LineSink.standardOutput.write(bytes) }
+    public static func flush() { LineSink.standardOutput.flush() }
+}
+
+/// One line per event, as `text` (`2026-11-29T01:23:45.123Z info request
+/// requester=... outcome=ok`) or `json` (one object per line).
+///
+/// Metadata keys come out in a fixed order (the request fields first), and
+/// every value is escaped, so that a hostile correlation id cannot forge a
+/// line or a field.
+public struct WorkerLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    public var metadataProvider: Logger.MetadataProvider?
+    public let format: LogSettings.Format
+    private let label: String
+
+    public init(label: String, format: LogSettings.Format, level: Logger.Level) {
+        self.label = label
+        self.format = format
+        self.logLevel = level
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// Request fields first, in this order; the rest sorted.
+    static let keyOrder = ["worker", "requester", "account", "correlation_id", "outcome", "latency_ms", "window_start", "reason"]
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata {
+            merged.merge(extra) { $1 }
+        }
+        let keys = Self.keyOrder.filter { merged[$0] != nil } + merged.keys.filter { !Self.keyOrder.contains($0) }.sorted()
+
+        var line: [UInt8] = []
+        line.reserveCapacity(192)
+        switch format {
+        case .text:
+            line.append(contentsOf: Timestamp.iso8601().utf8)
+            line.append(0x20)
+            line.append(contentsOf: event.level.rawValue.utf8)
+            line.append(0x20)
+            line.append(contentsOf: TextEscaping.text(event.message.description).utf8)
+            for key in keys {
+                line.append(0x20)
+                line.append(contentsOf: key.utf8)
+                line.append(UInt8(ascii: "="))
+                line.append(contentsOf: TextEscaping.text(merged[key]!.description).utf8)
+            }
+        case .json:
+            line.append(contentsOf: #"{"ts":""#.utf8)
+            line.append(contentsOf: Timestamp.iso8601().utf8)
+            line.append(contentsOf: #"","level":""#.utf8)
+            line.append(contentsOf: event.level.rawValue.utf8)
+            line.append(contentsOf: #"","msg":"#.utf8)
+            TextEscaping.appendJSON(event.message.description, to: &line)
+            for key in keys {
+                line.append(UInt8(ascii: ","))
+                TextEscaping.appendJSON(key, to: &line)
+                line.append(UInt8(ascii: ":"))
+                TextEscaping.appendJSON(merged[key]!.description, to: &line)
+            }
+            line.append(UInt8(ascii: "}"))
+        }
+        line.append(0x0A)
+        LogSink.write(line)
+        if event.level >= .warning { LogSink.flush() }
+    }
+}
+
+/// Escaping for log values.
+public enum TextEscaping {
+    /// A value for a `key=value` text line: bare when it is plain, else
+    /// quoted with `"` and `\` escaped and control characters as `\xNN`.
+    public static func text(_ value: String) -> String {
+        let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "\\") }
+        if plain { return value }
+        var out = "\""
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                out += "\\x" + String(scalar.value, radix: 16).leftPadded(2)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// A JSON string.
+    public static func appendJSON(_ value: String, to line: inout [UInt8]) {
+        line.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
+            case 0x0A: line.append(contentsOf: #"\n"#.utf8)
+            case 0x00..<0x20, 0x7F:
+                line.append(contentsOf: (#"\u00"# + String(byte, radix: 16).leftPadded(2)).utf8)
+            default: line.append(byte)
+            }
+        }
+        line.append(UInt8(ascii: "\""))
+    }
+
+    /// A correlation id for a log line: printable ASCII kept, other bytes as
+    /// `\xNN`, cut at 128 bytes.
+    public static func correlationID(_ bytes: [UInt8]?) -> String {
+        guard let bytes else { return "-" }
+        var out = ""
+        for byte in bytes.prefix(128) {
+            if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += "\\x" + String(byte, radix: 16).leftPadded(2)
+            }
+        }
+        if bytes.count > 128 { out += "..." }
+        return out
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+/// UTC timestamps with milliseconds, without Foundation's formatter.
+enum Timestamp {
+    static func iso8601() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var seconds = now.tv_sec
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let millis = Int(now.tv_nsec / 1_000_000)
+        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+    }
+}
+
+extension LogSettings.Level {
+    public var loggerLevel: Logger.Level {
+        switch self {
+        case .trace: .trace
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        case .critical: .critical
+        }
+    }
+}

@@ -1,0 +1,68 @@
+import AMQP
+import MFAConfig
+
+/// The settings the consumer threads run with, derived once from the
+/// configuration: plain values, shared by every thread.
+public struct WorkerRuntime: Sendable {
+    /// One per `broker.url`, in order (a cluster's nodes).
+    public var endpoints: [ConnectionSettings]
+    public var queue: RequestQueueSettings
+    public var prefetch: Int
+    public var publisherConfirms: Bool
+    public var reconnectInitialMilliseconds: Int
+    public var reconnectMaxMilliseconds: Int
+    public var shutdownTimeoutMilliseconds: Int
+    public var workers: Int
+
+    public init(_ loaded: LoadedConfiguration, workers: Int? = nil) {
+        let configuration = loaded.configuration
+        let broker = configuration.broker
+        endpoints = broker.urls.map { url in
+            ConnectionSettings(
+                host: url.host, port: url.port, vhost: url.vhost,
+                credentials: .plain(user: url.user ?? "guest", password: loaded.brokerPassword?.text ?? url.password ?? ""),
+                heartbeatSeconds: broker.heartbeatSeconds,
+                tls: url.tls ? ConnectionSettings.TLS() : nil,
+                timeoutMilliseconds: broker.connectTimeoutMilliseconds,
+                connectionName: "mfa-worker"
+            )
+        }
+        queue = configuration.requestQueue
+        prefetch = broker.prefetch
+        publisherConfirms = broker.publisherConfirms
+        reconnectInitialMilliseconds = broker.reconnectInitialMilliseconds
+        reconnectMaxMilliseconds = broker.reconnectMaxMilliseconds
+        shutdownTimeoutMilliseconds = configuration.shutdownTimeoutSeconds * 1000
+        self.workers = workers ?? configuration.workers ?? System.coreCount
+    }
+
+    /// The request queue's `x-` arguments, as the configuration gives them.
+    /// A classic queue is declared without `x-queue-type`, as most tools do.
+    public var queueArguments: [(String, FieldValue)] {
+        var arguments: [(String, FieldValue)] = []
+        if queue.type == .quorum { arguments.append(("x-queue-type", .string("quorum"))) }
+        if let dlx = queue.deadLetterExchange { arguments.append(("x-dead-letter-exchange", .string(dlx))) }
+        if let maxLength = queue.maxLength { arguments.append(("x-max-length", .int(Int64(maxLength)))) }
+        if let overflow = queue.overflow { arguments.append(("x-overflow", .string(overflow.rawValue))) }
+        return arguments
+    }
+
+    /// Declares the request queue: durable, with the configured arguments.
+    public func declareRequestQueue(on connection: AMQPConnection) throws(AMQPError) {
+        try connection.declareQueue(queue.name, durable: true, arguments: queueArguments)
+    }
+}
+
+enum System {
+    static var coreCount: Int {
+        #if canImport(Glibc)
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        #else
+        return 2
+        #endif
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,59 @@
+/// Publisher confirms, as a value: which request to acknowledge when the
+/// broker confirms which reply.
+///
+/// A reply's publish gets a sequence number; the request it answers is
+/// acknowledged only when the broker confirms that number (or returns the
+/// reply as unroutable, which it confirms too). Replies to requests that
+/// were acknowledged when scheduled carry no delivery tag.
+public struct ConfirmTracker: Sendable {
+    private var entries: [(sequence: UInt64, deliveryTag: UInt64?)] = []
+    private var head = 0
+
+    public init() {}
+
+    /// Replies published and not yet confirmed.
+    public var outstanding: Int { entries.count - head }
+
+    public mutating func published(sequence: UInt64, deliveryTag: UInt64?) {
+        entries.append((sequence, deliveryTag))
+    }
+
+    /// The broker confirmed `sequence` (and everything before it when
+    /// `multiple`): the delivery tags of the requests now safe to
+    /// acknowledge (or, after a nack, to give back), in order.
+    public mutating func confirmed(upTo sequence: UInt64, multiple: Bool) -> [UInt64] {
+        var tags: [UInt64] = []
+        if multiple {
+            while head < entries.count, entries[head].sequence <= sequence {
+                if let tag = entries[head].deliveryTag { tags.append(tag) }
+                head += 1
+            }
+        } else if let index = entries[head...].firstIndex(where: { $0.sequence == sequence }) {
+            if let tag = entries[index].deliveryTag { tags.append(tag) }
+            if index == head {
+                head += 1
+            } else {
+                entries.remove(at: index)
+            }
+        }
+        compact()
+        return tags
+    }
+
+    /// The channel or connection is gone: unconfirmed requests will be
+    /// redelivered by the broker, so forget them.
+    public mutating func reset() {
+        entries.removeAll(keepingCapacity: true)
+        head = 0
+    }
+
+    private mutating func compact() {
+        if head == entries.count {
+            entries.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 1024 && head * 2 > entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+    }
+}
