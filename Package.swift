@@ -67,6 +67,9 @@ let package = Package(
         // Against the RabbitMQ node that scripts/broker.sh starts.
         .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.
-        .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP", "TestSupport"]),
+        .testTarget(name: "WorkerBrokerTests", dependencies: ["mfa-worker", "AMQP", "TOTP", "TestSupport"]),
+        // Helpers shared by the tests: running programs, a worker process, a requester.
+        .target(name: "TestSupport", dependencies: ["AMQP", "TOTP"], path: "Tests/TestSupport"),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 @Suite("mfa-worker code")
 struct CodeCommandTests {

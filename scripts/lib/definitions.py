@@ -3,7 +3,8 @@ broker. Passwords are the demo ones from README: loopback-only, never real.
 
 Least privilege (see README, "Users and permissions"):
 - the worker reads and configures only the request queues and writes only to
-  the default exchange;
+  the default exchange (replies) and the request queues' dead-letter
+  exchanges (RabbitMQ checks that when the queue is declared);
 - a requester writes to the default exchange (RabbitMQ checks publishing on
   the exchange) and configures and reads only its own server-named queues;
 - no requester has the `impersonator` tag, which would let it forge user_id.
@@ -16,10 +17,12 @@ import os
 REQUEST_QUEUES = r"^mfa-code-request.*$"
 OWN_QUEUES = r"^amq\.gen-.*$"
 DEFAULT_EXCHANGE = r"^amq\.default$"
+# Declaring a queue with x-dead-letter-exchange needs write on that exchange.
+WORKER_WRITE = r"^(amq\.default|mfa-code-request.*\.dlx)$"
 
 USERS = [
     # name, password, tags, (configure, write, read)
-    ("mfa-worker", "demo-worker-password", [], (REQUEST_QUEUES, DEFAULT_EXCHANGE, REQUEST_QUEUES)),
+    ("mfa-worker", "demo-worker-password", [], (REQUEST_QUEUES, WORKER_WRITE, REQUEST_QUEUES)),
     ("rpa-bot-eu-1", "rpa-bot-eu-1-password", [], (OWN_QUEUES, DEFAULT_EXCHANGE, OWN_QUEUES)),
     ("rpa-bot-eu-2", "rpa-bot-eu-2-password", [], (OWN_QUEUES, DEFAULT_EXCHANGE, OWN_QUEUES)),
     # For tests only: declares dead-letter exchanges, inspects and deletes queues.

@@ -1,14 +1,14 @@
 import Foundation
 
 /// The result of running a program.
-struct RunResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct RunResult {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
 /// Where the package's products are: beside the test bundle.
-let productsDirectory: URL = {
+public let productsDirectory: URL = {
     var url = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? CommandLine.arguments[0])
     while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") || !FileManager.default.fileExists(atPath: url.appendingPathComponent("mfa-worker").path) {
         let parent = url.deletingLastPathComponent()
@@ -18,10 +18,10 @@ let productsDirectory: URL = {
     return url
 }()
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// Runs `executable` with `arguments`, feeding `stdin`, and collects output.
-func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil) throws -> RunResult {
+public func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil) throws -> RunResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -54,14 +54,14 @@ func run(_ executable: String, _ arguments: [String], stdin: String? = nil, envi
 }
 
 /// Runs the built `mfa-worker`.
-func mfaWorker(_ arguments: String..., stdin: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
+public func mfaWorker(_ arguments: String..., stdin: String? = nil, environment: [String: String]? = nil) throws -> RunResult {
     try run(productsDirectory.appendingPathComponent("mfa-worker").path, arguments, stdin: stdin, environment: environment)
 }
 
 /// A temporary folder removed when the value goes away.
-final class TemporaryDirectory {
-    let path: String
-    init() {
+public final class TemporaryDirectory {
+    public let path: String
+    public init() {
         var template = Array((NSTemporaryDirectory() + "mfa-cli-test-XXXXXX").utf8CString)
         path = String(cString: mkdtemp(&template)!)
         chmod(path, 0o755)
@@ -69,7 +69,7 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 
     @discardableResult
-    func write(_ name: String, _ text: String, mode: mode_t = 0o600) -> String {
+    public func write(_ name: String, _ text: String, mode: mode_t = 0o600) -> String {
         let file = path + "/" + name
         try? FileManager.default.createDirectory(atPath: (file as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: file, contents: Data(text.utf8))

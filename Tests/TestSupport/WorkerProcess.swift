@@ -1,0 +1,170 @@
+import Foundation
+import TOTP
+
+/// A key the tests make for an account, with its base32 text for oathtool.
+public struct TestKey: Sendable {
+    public let base32: String
+    public init(bytes: Int = 20) {
+        var rng = SystemRandomNumberGenerator()
+        base32 = Base32.encode((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    }
+}
+
+/// `mfa-worker run` as a child process with a configuration of its own (a
+/// unique request queue, so that tests do not share one), its log in a file.
+public final class WorkerProcess {
+    public let directory = TemporaryDirectory()
+    public let queue: String
+    public let keys: [String: TestKey]
+    public let parameters: [String: (period: Int, digits: Int, algorithm: String)]
+    public var configPath: String { directory.path + "/worker.yaml" }
+    public var logPath: String { directory.path + "/worker.log" }
+    private var process: Process?
+
+    /// - Parameters:
+    ///   - accounts: name -> (period, digits, algorithm).
+    ///   - allow: requester -> accounts.
+    ///   - extra: YAML lines appended at the top level.
+    ///   - brokerExtra: YAML lines appended under `broker:` (indented by the caller).
+    public init(
+        accounts: [String: (period: Int, digits: Int, algorithm: String)] = ["sf-eu": (30, 6, "SHA1")],
+        allow: [String: [String]] = ["rpa-bot-eu-1": ["sf-eu"]],
+        queue: String = Broker.uniqueQueueName(),
+        queueExtra: String = "",
+        brokerExtra: String = "",
+        extra: String = "",
+        workers: Int = 2,
+        password: String = "demo-worker-password",
+        port: Int = Broker.port
+    ) {
+        self.queue = queue
+        self.parameters = accounts
+        var keys: [String: TestKey] = [:]
+        var accountLines = ""
+        for (name, parameters) in accounts.sorted(by: { $0.key < $1.key }) {
+            let key = TestKey()
+            keys[name] = key
+            directory.write("secrets/\(name).key", key.base32 + "\n")
+            accountLines += """
+                  \(name):
+                    secret_file: secrets/\(name).key
+                    period: \(parameters.period)
+                    digits: \(parameters.digits)
+                    algorithm: \(parameters.algorithm)
+
+                """
+        }
+        self.keys = keys
+        directory.write("amqp-password", password + "\n")
+        let allowLines = allow.sorted(by: { $0.key < $1.key }).map { "  \($0.key): [\($0.value.joined(separator: ", "))]" }.joined(separator: "\n")
+        directory.write("worker.yaml", """
+            broker:
+              url: amqp://mfa-worker@127.0.0.1:\(port)/%2F
+              password_file: amqp-password
+              prefetch: 64
+              heartbeat_s: 10
+              reconnect_initial_ms: 100
+              reconnect_max_ms: 1000
+            \(brokerExtra)
+            request_queue:
+              name: \(queue)
+            \(queueExtra)
+            accounts:
+            \(accountLines)
+            allow:
+            \(allowLines)
+            workers: \(workers)
+            shutdown_timeout_s: 5
+            \(extra)
+            """, mode: 0o644)
+    }
+
+    deinit { stop() }
+
+    /// Starts the worker and waits until it consumes.
+    @discardableResult
+    public func start(waitForConsuming: Bool = true) throws -> WorkerProcess {
+        let process = Process()
+        process.executableURL = productsDirectory.appendingPathComponent("mfa-worker")
+        process.arguments = ["run", "--config", configPath]
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        self.process = process
+        if waitForConsuming {
+            guard waitForLog("notice consuming", timeout: 20) else {
+                throw WorkerProcessError.didNotStart(log: self.log)
+            }
+        }
+        return self
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    @discardableResult
+    public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 15) -> Int32? {
+        guard let process, process.isRunning else { return self.process?.terminationStatus }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    public var pid: Int32? { process?.processIdentifier }
+    public var isRunning: Bool { process?.isRunning ?? false }
+
+    /// Waits for the process to end by itself; returns its status.
+    public func waitForExit(timeout: TimeInterval = 20) -> Int32? {
+        guard let process else { return nil }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    public var log: String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    /// Waits until the log contains `text`.
+    public func waitForLog(_ text: String, count: Int = 1, timeout: TimeInterval = 10) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if log.components(separatedBy: text).count - 1 >= count { return true }
+            if let process, !process.isRunning { return log.components(separatedBy: text).count - 1 >= count }
+            usleep(20_000)
+        }
+        return false
+    }
+
+    /// The code of `account` for the window starting at `windowStart`,
+    /// computed by oathtool (not by the worker's own engine).
+    public func expectedCode(account: String, windowStart: Int64) throws -> String {
+        guard let key = keys[account], let parameters = parameters[account] else { return "" }
+        return try Oathtool.code(base32: key.base32, time: windowStart, period: parameters.period, digits: parameters.digits, algorithm: parameters.algorithm)
+    }
+}
+
+public enum WorkerProcessError: Error, CustomStringConvertible {
+    case didNotStart(log: String)
+    public var description: String {
+        switch self {
+        case .didNotStart(let log): "the worker did not start consuming; its log:\n\(log)"
+        }
+    }
+}
+
+/// oathtool (liboath) as an independent implementation of RFC 6238.
+public enum Oathtool {
+    public static func code(base32: String, time: Int64, period: Int, digits: Int, algorithm: String) throws -> String {
+        let result = try run("/usr/bin/oathtool", [
+            "--totp=\(algorithm)", "--base32", "--digits=\(digits)", "--time-step-size=\(period)s", "--now=@\(time)", base32,
+        ])
+        return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
