@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "MFAWorkerCore", dependencies: ["MFAProtocol", "MFAConfig", "TOTP"]),
         .target(
             name: "MFAConfig",
-            dependencies: ["TOTP", "MFAProtocol", .product(name: "Yams", package: "Yams")]
+            dependencies: ["TOTP", "MFAProtocol", "AMQP", .product(name: "Yams", package: "Yams")]
         ),
 
         // The Swift face of librabbitmq: the only importer of CRabbitMQ.
@@ -61,7 +61,7 @@ let package = Package(
         ),
 
         .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
-        .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP"]),
+        .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP", "AMQP"]),
         .testTarget(name: "MFAProtocolTests", dependencies: ["MFAProtocol", "TOTP"]),
         .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP"]),
         // Against the RabbitMQ node that scripts/broker.sh starts.

@@ -1,3 +1,4 @@
+import AMQP
 import TOTP
 
 /// Everything the configuration file says, decoded and checked, before any

@@ -18,11 +18,9 @@ public struct WorkerRuntime: Sendable {
         let configuration = loaded.configuration
         let broker = configuration.broker
         endpoints = broker.urls.map { url in
-            ConnectionSettings(
-                host: url.host, port: url.port, vhost: url.vhost,
-                credentials: .plain(user: url.user ?? "guest", password: loaded.brokerPassword?.text ?? url.password ?? ""),
+            url.connectionSettings(
+                password: loaded.brokerPassword?.text,
                 heartbeatSeconds: broker.heartbeatSeconds,
-                tls: url.tls ? ConnectionSettings.TLS() : nil,
                 timeoutMilliseconds: broker.connectTimeoutMilliseconds,
                 connectionName: "mfa-worker"
             )

@@ -21,14 +21,10 @@ public struct BrokerURL: Sendable, Hashable, CustomStringConvertible, CustomDebu
     }
 
     public init(parsing text: String) throws(BrokerURLError) {
-        let scheme: Substring
-        let rest: Substring
-        if let range = text.range(of: "://") {
-            scheme = text[..<range.lowerBound]
-            rest = text[range.upperBound...]
-        } else {
-            throw .notAnAMQPURL
-        }
+        let parts = text.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw .notAnAMQPURL }
+        let scheme = parts[0]
+        let rest = parts[1]
         switch scheme.lowercased() {
         case "amqp": tls = false
         case "amqps": tls = true
@@ -96,6 +92,18 @@ public struct BrokerURL: Sendable, Hashable, CustomStringConvertible, CustomDebu
     public var debugDescription: String { description }
     public var customMirror: Mirror {
         Mirror(self, children: ["tls": tls, "host": host, "port": port, "vhost": vhost, "user": user as Any])
+    }
+
+    /// Connection settings for this URL, with `password` unless the URL has one.
+    public func connectionSettings(password: String? = nil, heartbeatSeconds: Int = 30, tls: ConnectionSettings.TLS? = nil, timeoutMilliseconds: Int = 10_000, connectionName: String = "mfa-worker") -> ConnectionSettings {
+        ConnectionSettings(
+            host: host, port: port, vhost: vhost,
+            credentials: .plain(user: user ?? "guest", password: password ?? self.password ?? ""),
+            heartbeatSeconds: heartbeatSeconds,
+            tls: self.tls ? (tls ?? ConnectionSettings.TLS()) : nil,
+            timeoutMilliseconds: timeoutMilliseconds,
+            connectionName: connectionName
+        )
     }
 
     /// The URL as text, with the password replaced by `***`.
