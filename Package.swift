@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "mfa-worker", targets: ["mfa-worker"]),
         .library(name: "TOTP", targets: ["TOTP"]),
+        .library(name: "MFAClient", targets: ["MFAClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,6 +48,9 @@ let package = Package(
             ]
         ),
 
+        // The requester's library.
+        .target(name: "MFAClient", dependencies: ["AMQP"]),
+
         // The command line.
         .executableTarget(
             name: "mfa-worker",
@@ -55,6 +59,8 @@ let package = Package(
                 "MFAConfig",
                 "MFAProtocol",
                 "MFAWorker",
+                "MFAClient",
+                "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct MFAWorkerCommand: ParsableCommand {
+struct MFAWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mfa-worker",
         abstract: "Serves TOTP codes of automation accounts over RabbitMQ.",
@@ -12,6 +12,7 @@ struct MFAWorkerCommand: ParsableCommand {
             """,
         subcommands: [
             RunCommand.self,
+            RequestCommand.self,
             CodeCommand.self,
             EnrollCommand.self,
             CheckConfigCommand.self,

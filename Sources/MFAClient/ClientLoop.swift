@@ -1,0 +1,175 @@
+import AMQP
+import Foundation
+
+/// The connection's thread: connects when there is work, publishes
+/// requests, reads replies, expires calls, reconnects.
+final class ClientLoop {
+    let configuration: MFAClientConfiguration
+    let shared: ClientShared
+    private var connection: AMQPConnection?
+    private var replyQueue = ""
+    private var urlIndex = 0
+    private var reconnectAt: Int64 = 0
+    private var backoffAttempt = 0
+    private var lastFailure: String?
+
+    init(configuration: MFAClientConfiguration, shared: ClientShared) {
+        self.configuration = configuration
+        self.shared = shared
+    }
+
+    func run() {
+        while !shared.isClosed {
+            let now = ClientClock.now()
+            let hasWork = shared.state.withLock { !$0.pending.isEmpty }
+            if connection == nil, hasWork, now >= reconnectAt {
+                connect()
+            }
+            if let connection {
+                do {
+                    try publishUnsent(connection)
+                    if connection.waitForInput(orReadable: shared.wakeDescriptor, timeoutMilliseconds: waitTime()) {
+                        shared.drainWake()
+                    }
+                    try readEvents(connection)
+                } catch {
+                    dropConnection(error.description)
+                }
+            } else {
+                var descriptor = pollfd(fd: shared.wakeDescriptor, events: Int16(POLLIN), revents: 0)
+                if poll(&descriptor, 1, Int32(waitTime())) > 0 { shared.drainWake() }
+            }
+            expireCalls()
+        }
+        connection?.close()
+        connection = nil
+    }
+
+    /// Until the nearest deadline or reconnection, at most 100 ms.
+    private func waitTime() -> Int {
+        let now = ClientClock.now()
+        var wait: Int64 = 100
+        if connection == nil, reconnectAt > now { wait = min(wait, reconnectAt - now) }
+        shared.state.withLock { state in
+            for call in state.pending.values { wait = min(wait, max(0, call.deadline - now)) }
+        }
+        return Int(max(0, wait))
+    }
+
+    private func connect() {
+        let url = configuration.urls[urlIndex % configuration.urls.count]
+        do {
+            let connection = try AMQPConnection(configuration.settings(for: url))
+            replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
+            try connection.consume(queue: replyQueue, noAck: true)
+            self.connection = connection
+            backoffAttempt = 0
+            lastFailure = nil
+            // Every waiting call is asked again on this connection.
+            shared.state.withLock { state in
+                for id in state.pending.keys { state.pending[id]?.sent = false }
+            }
+        } catch {
+            let reason = error.description
+            lastFailure = reason
+            urlIndex += 1
+            if case .loginRefused = error {
+                // A refused login does not heal by retrying.
+                failAll(.connectionFailed(reason))
+            }
+            scheduleReconnect()
+        }
+    }
+
+    private func scheduleReconnect() {
+        let initial = max(1, configuration.reconnectInitial.milliseconds)
+        let ceiling = min(max(initial, configuration.reconnectMax.milliseconds), initial << min(backoffAttempt, 20))
+        backoffAttempt += 1
+        reconnectAt = ClientClock.now() + ceiling / 2 + Int64.random(in: 0...max(0, ceiling / 2))
+    }
+
+    private func dropConnection(_ reason: String) {
+        connection = nil
+        lastFailure = reason
+        urlIndex += 1
+        scheduleReconnect()
+        // A fresh start right away the first time: a broker restart is
+        // usually over in seconds.
+        if backoffAttempt == 1 { reconnectAt = ClientClock.now() }
+    }
+
+    private func publishUnsent(_ connection: AMQPConnection) throws(AMQPError) {
+        let now = ClientClock.now()
+        let unsent = shared.state.withLock { state -> [PendingCall] in
+            var calls: [PendingCall] = []
+            for (id, call) in state.pending where !call.sent {
+                calls.append(call)
+                state.pending[id]?.sent = true
+            }
+            return calls
+        }
+        for call in unsent {
+            let properties = MessageProperties(
+                contentType: "application/json",
+                deliveryMode: .persistent,
+                correlationID: call.id,
+                replyTo: replyQueue,
+                expiration: String(max(1, call.deadline - now)),
+                type: "mfa-code-request",
+                userID: configuration.user
+            )
+            try connection.publish(
+                routingKey: configuration.requestQueue, mandatory: true, properties: properties,
+                body: CodeReplyParser.requestBody(account: call.account, minValidityMilliseconds: call.minValidityMilliseconds)
+            )
+        }
+    }
+
+    private func readEvents(_ connection: AMQPConnection) throws(AMQPError) {
+        while true {
+            let event = try connection.nextEvent(timeoutMilliseconds: 0)
+            switch event {
+            case .timeout:
+                return
+            case .delivery(let delivery):
+                // A reply nobody waits for any more (a caller gave up, or a
+                // redelivered request answered twice) is dropped here.
+                guard let id = delivery.properties.correlationID else { continue }
+                shared.finish(id, with: CodeReplyParser.parse(delivery.body))
+            case .returned(let message):
+                // mandatory: the request queue does not exist.
+                if let id = message.properties.correlationID {
+                    shared.finish(id, with: .failure(.noRequestQueue(configuration.requestQueue)))
+                }
+            case .channelClosed(let code, let text):
+                throw .channelClosed(code: code, text: text)
+            case .consumerCancelled:
+                throw .connectionLost(reason: "the reply queue's consumer was cancelled")
+            default:
+                continue
+            }
+        }
+    }
+
+    private func expireCalls() {
+        let now = ClientClock.now()
+        let expired = shared.state.withLock { state -> [PendingCall] in
+            let calls = state.pending.values.filter { $0.deadline <= now }
+            for call in calls { state.pending.removeValue(forKey: call.id) }
+            return calls
+        }
+        for call in expired {
+            // Never connected for this call: say why, not just "timeout".
+            let error: MFAClientError = connection == nil && lastFailure != nil ? .connectionFailed(lastFailure!) : .timeout
+            call.continuation.resume(returning: .failure(error))
+        }
+    }
+
+    private func failAll(_ error: MFAClientError) {
+        let calls = shared.state.withLock { state -> [PendingCall] in
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for call in calls { call.continuation.resume(returning: .failure(error)) }
+    }
+}

@@ -1,0 +1,180 @@
+import AMQP
+import Foundation
+import Synchronization
+
+/// Asks mfa-worker for codes over one AMQP connection, for many callers at
+/// once.
+///
+/// ```swift
+/// let client = MFAClient(MFAClientConfiguration(urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@broker/%2F")], password: password))
+/// let code = try await client.code(for: "sf-automation-eu", minValidity: .seconds(5), timeout: .seconds(10))
+/// ```
+///
+/// One thread of its own owns the connection (librabbitmq is not
+/// thread-safe): it keeps an exclusive, server-named reply queue, matches
+/// replies to callers by `correlation_id`, and drops replies nobody waits
+/// for any more. When the connection drops (a broker restart takes the
+/// reply queue with it), it reconnects with backoff and asks again for
+/// every caller still waiting, each request persistent and expiring when
+/// its caller would give up.
+public final class MFAClient: Sendable {
+    public let configuration: MFAClientConfiguration
+    let shared: ClientShared
+
+    public init(_ configuration: MFAClientConfiguration) {
+        self.configuration = configuration
+        shared = ClientShared()
+        let loop = ClientLoopStarter(configuration: configuration, shared: shared)
+        let thread = Thread { loop.run() }
+        thread.name = "mfa-client"
+        thread.start()
+    }
+
+    deinit { close() }
+
+    /// The current code of `account`, valid for at least `minValidity`.
+    ///
+    /// - Throws: ``MFAClientError``: the worker's refusals by kind,
+    ///   `timeout` when no answer came within `timeout`, `connectionFailed`
+    ///   when no connection could be made in that time (or the login was
+    ///   refused).
+    public func code(for account: String, minValidity: Duration = .zero, timeout: Duration = .seconds(10)) async throws(MFAClientError) -> MFACode {
+        let id = shared.nextCorrelationID()
+        let deadline = ClientClock.now() + max(1, timeout.milliseconds)
+        let minValidityMilliseconds = minValidity == .zero ? nil : minValidity.milliseconds
+        let result: Result<MFACode, MFAClientError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let pending = PendingCall(
+                    id: id, account: account, minValidityMilliseconds: minValidityMilliseconds,
+                    deadline: deadline, continuation: continuation
+                )
+                if !shared.add(pending) {
+                    continuation.resume(returning: .failure(.closed))
+                }
+            }
+        } onCancel: {
+            shared.finish(id, with: .failure(.cancelled))
+        }
+        return try result.get()
+    }
+
+    /// Fails every waiting call with `closed` and closes the connection.
+    public func close() {
+        shared.close()
+    }
+}
+
+/// A call waiting for its reply.
+struct PendingCall {
+    let id: [UInt8]
+    let account: String
+    let minValidityMilliseconds: Int64?
+    let deadline: Int64
+    let continuation: CheckedContinuation<Result<MFACode, MFAClientError>, Never>
+    /// Published on the current connection.
+    var sent = false
+}
+
+/// What callers and the connection's thread share.
+final class ClientShared: Sendable {
+    struct State {
+        var pending: [[UInt8]: PendingCall] = [:]
+        var closed = false
+        var counter: UInt64 = 0
+    }
+
+    let state = Mutex(State())
+    /// A pipe that wakes the connection's thread when a call arrives or the
+    /// client closes: the thread polls the read end with the socket.
+    let wakeDescriptor: Int32
+    private let wakeWriter: Int32
+    private let prefix = Array(UUID().uuidString.prefix(8).utf8)
+
+    init() {
+        var descriptors: [Int32] = [-1, -1]
+        _ = pipe(&descriptors)
+        for descriptor in descriptors {
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        }
+        wakeDescriptor = descriptors[0]
+        wakeWriter = descriptors[1]
+    }
+
+    deinit {
+        Glibc.close(wakeDescriptor)
+        Glibc.close(wakeWriter)
+    }
+
+    func nextCorrelationID() -> [UInt8] {
+        let number = state.withLock { state -> UInt64 in
+            state.counter += 1
+            return state.counter
+        }
+        return prefix + Array("-\(number)".utf8)
+    }
+
+    /// Registers a call; false when the client is closed.
+    func add(_ call: PendingCall) -> Bool {
+        let added = state.withLock { state -> Bool in
+            guard !state.closed else { return false }
+            state.pending[call.id] = call
+            return true
+        }
+        if added { wake() }
+        return added
+    }
+
+    /// Resumes the call `id` with `result`, if it still waits.
+    func finish(_ id: [UInt8], with result: Result<MFACode, MFAClientError>) {
+        let call = state.withLock { $0.pending.removeValue(forKey: id) }
+        call?.continuation.resume(returning: result)
+    }
+
+    func close() {
+        let calls = state.withLock { state -> [PendingCall] in
+            state.closed = true
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for call in calls { call.continuation.resume(returning: .failure(.closed)) }
+        wake()
+    }
+
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeWriter, &byte, 1)
+    }
+
+    func drainWake() {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        while read(wakeDescriptor, &buffer, buffer.count) > 0 {}
+    }
+}
+
+enum ClientClock {
+    /// Monotonic milliseconds.
+    static func now() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
+    }
+}
+
+/// Carries the Sendable parts into the connection's thread, where the loop
+/// (and its connection) is made.
+private final class ClientLoopStarter: Sendable {
+    let configuration: MFAClientConfiguration
+    let shared: ClientShared
+
+    init(configuration: MFAClientConfiguration, shared: ClientShared) {
+        self.configuration = configuration
+        self.shared = shared
+    }
+
+    func run() {
+        ClientLoop(configuration: configuration, shared: shared).run()
+    }
+}

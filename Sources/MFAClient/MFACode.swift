@@ -1,0 +1,101 @@
+/// A code the worker issued, with its window.
+///
+/// Like the worker's own types, it does not print its code: `"\(code)"`
+/// shows the account and window only. Read ``code`` where it is meant to go
+/// (a login form).
+public struct MFACode: Sendable, Equatable, CustomStringConvertible {
+    /// The code, zero-padded to ``digits``.
+    public let code: String
+    public let account: String
+    public let digits: Int
+    public let period: Int
+    /// The window `[windowStart, windowEnd)`, Unix seconds.
+    public let windowStart: Int64
+    public let windowEnd: Int64
+    /// Time left in the window when the worker answered.
+    public let expiresIn: Duration
+
+    public init(code: String, account: String, digits: Int, period: Int, windowStart: Int64, windowEnd: Int64, expiresIn: Duration) {
+        self.code = code
+        self.account = account
+        self.digits = digits
+        self.period = period
+        self.windowStart = windowStart
+        self.windowEnd = windowEnd
+        self.expiresIn = expiresIn
+    }
+
+    public var description: String {
+        "MFACode(account: \(account), window: \(windowStart)..<\(windowEnd), \(digits) digits, code redacted)"
+    }
+}
+
+/// Why no code came.
+public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The requester may not have this account, or it does not exist.
+    case forbidden(message: String)
+    /// The requester is over its rate; ask again after `retryAfter`.
+    case rateLimited(retryAfter: Duration?, message: String)
+    /// The request was malformed (for this account).
+    case badRequest(message: String)
+    /// The worker could not answer now (stopping, secret unusable).
+    case unavailable(retryAfter: Duration?, message: String)
+    /// The worker failed in another way.
+    case `internal`(message: String)
+    /// No answer within the caller's timeout.
+    case timeout
+    /// No connection to the broker could be made (or the login was refused).
+    case connectionFailed(String)
+    /// The broker has no request queue: no worker has declared it.
+    case noRequestQueue(String)
+    /// The reply was not the protocol's.
+    case invalidReply(String)
+    /// The client was closed.
+    case closed
+    /// The calling task was cancelled.
+    case cancelled
+
+    /// A short name per kind: `forbidden`, `timeout`, ...
+    public var kind: String {
+        switch self {
+        case .forbidden: "forbidden"
+        case .rateLimited: "rate_limited"
+        case .badRequest: "bad_request"
+        case .unavailable: "unavailable"
+        case .internal: "internal"
+        case .timeout: "timeout"
+        case .connectionFailed: "connection_failed"
+        case .noRequestQueue: "no_request_queue"
+        case .invalidReply: "invalid_reply"
+        case .closed: "closed"
+        case .cancelled: "cancelled"
+        }
+    }
+
+    public var description: String {
+        func retry(_ after: Duration?) -> String {
+            after.map { " (retry after \($0.milliseconds) ms)" } ?? ""
+        }
+        return switch self {
+        case .forbidden(let message): "forbidden: \(message)"
+        case .rateLimited(let after, let message): "rate_limited: \(message)\(retry(after))"
+        case .badRequest(let message): "bad_request: \(message)"
+        case .unavailable(let after, let message): "unavailable: \(message)\(retry(after))"
+        case .internal(let message): "internal: \(message)"
+        case .timeout: "timeout: no reply in time"
+        case .connectionFailed(let reason): "connection failed: \(reason)"
+        case .noRequestQueue(let queue): "no request queue '\(queue)' on the broker: is a worker running?"
+        case .invalidReply(let reason): "invalid reply: \(reason)"
+        case .closed: "the client is closed"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    public var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,70 @@
+import ArgumentParser
+import Foundation
+import MFAClient
+
+struct RequestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "request",
+        abstract: "Ask the worker for a code, as a robot would.",
+        discussion: """
+            Publishes one mfa-code-request as the requester's AMQP user and prints \
+            the code alone, so that a robot in any language can shell out to it; \
+            --json prints the whole reply. Errors print one line on stderr, with \
+            an exit status per kind: 2 forbidden, 3 bad_request, 4 rate_limited, \
+            5 unavailable, 6 internal, 7 timeout, 8 connection failed or no worker \
+            queue, 1 anything else.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The account whose code to ask for.", valueName: "name"))
+    var account: String
+
+    @Option(help: ArgumentHelp("The code must stay valid this long, or the next window's comes.", valueName: "ms"))
+    var minValidityMs: Int?
+
+    @Option(help: ArgumentHelp("Seconds to wait for the reply (default 10).", valueName: "seconds"))
+    var timeout: Double = 10
+
+    @Flag(help: "Print the whole reply as JSON.")
+    var json = false
+
+    @OptionGroup var broker: BrokerOptions
+
+    func validate() throws {
+        guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be more than 0 and at most 3600 seconds") }
+        if let minValidityMs, minValidityMs < 0 { throw ValidationError("--min-validity-ms must not be negative") }
+    }
+
+    func run() async throws {
+        let client = MFAClient(try broker.clientConfiguration(connectionName: "mfa-worker request"))
+        defer { client.close() }
+        do {
+            let code = try await client.code(
+                for: account,
+                minValidity: .milliseconds(minValidityMs ?? 0),
+                timeout: .milliseconds(Int64(timeout * 1000))
+            )
+            if json {
+                print(#"{"status":"ok","account":"\#(code.account)","code":"\#(code.code)","digits":\#(code.digits),"period":\#(code.period),"window_start":\#(code.windowStart),"window_end":\#(code.windowEnd),"expires_in_ms":\#(code.expiresIn.milliseconds)}"#)
+            } else {
+                print(code.code)
+            }
+        } catch {
+            StandardError.print(error.description)
+            throw ExitCode(Self.exitStatus(error))
+        }
+    }
+
+    static func exitStatus(_ error: MFAClientError) -> Int32 {
+        switch error {
+        case .forbidden: 2
+        case .badRequest: 3
+        case .rateLimited: 4
+        case .unavailable: 5
+        case .internal, .invalidReply: 6
+        case .timeout: 7
+        case .connectionFailed, .noRequestQueue: 8
+        case .closed, .cancelled: 1
+        }
+    }
+}
