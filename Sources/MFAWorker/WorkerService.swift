@@ -65,12 +65,8 @@ public final class WorkerService {
 
     /// Runs until a stop signal; returns the exit status.
     public func run() throws(StartupError) -> Int32 {
-        // Signals are taken by this thread with sigwait; the consumer
-        // threads inherit the blocked mask.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&signals, signal) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
+        // Signals arrive as bytes on a pipe that this thread reads.
+        _ = SignalPipe.install()
 
         try preflight()
         for warning in loaded.warnings {
@@ -95,8 +91,7 @@ public final class WorkerService {
 
         var stopSignals = 0
         while group.wait(timeout: .now()) == .timedOut {
-            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
-            let signal = sigtimedwait(&signals, nil, &timeout)
+            let signal = SignalPipe.next(within: 200)
             switch signal {
             case SIGINT, SIGTERM:
                 stopSignals += 1
