@@ -41,8 +41,8 @@ struct DeliveryTests {
         let worker = try WorkerProcess(accounts: ["short": (3, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["short"]]).start()
         defer { worker.stop() }
         let requester = try Requester(requestQueue: worker.queue)
-        // Send when less than 2000 ms are left in the window.
-        while Int64(Date().timeIntervalSince1970 * 1000) % 3000 < 1200 { usleep(20_000) }
+        // Send when 0.8 to 1.8 s are left in the window.
+        Phase.wait(period: 3000, from: 1200, to: 2200)
         let sentAt = Int64(Date().timeIntervalSince1970 * 1000)
         let windowAtSend = sentAt / 3000 * 3
         let correlation = try requester.send(account: "short", minValidity: 2000)
@@ -77,7 +77,9 @@ struct DeliveryTests {
         defer { worker.stop() }
         do {
             let leaving = try Requester(requestQueue: worker.queue)
-            while Int64(Date().timeIntervalSince1970 * 1000) % 3000 < 1200 { usleep(20_000) }
+            // 0.8 to 1.8 s left: the request waits for the next window even
+            // if the worker is slow to take it.
+            Phase.wait(period: 3000, from: 1200, to: 2200)
             try leaving.send(account: "short", minValidity: 2000, correlationID: Array("gone-away".utf8))
             usleep(200_000)
             // Closing the connection deletes the exclusive reply queue.
@@ -133,8 +135,9 @@ struct DeliveryTests {
         let worker = try WorkerProcess(workers: 1).start()
         defer { worker.stop() }
         let requester = try Requester(requestQueue: worker.queue)
-        // Make sure at least 3 s are left, so that the 500 all wait.
-        while Int64(Date().timeIntervalSince1970 * 1000) % 30_000 > 25_000 { usleep(100_000) }
+        // Between 5 and 28.5 s left: all 500 wait (29 s asked), and there is
+        // time to send them and the plain one before the window turns.
+        Phase.wait(period: 30_000, from: 1500, to: 25_000)
         for index in 0..<500 {
             try requester.send(account: "sf-eu", minValidity: 29_000, correlationID: Array("wait-\(index)".utf8))
         }
@@ -170,5 +173,17 @@ final class ResultBox: @unchecked Sendable {
 
     func snapshot() -> ([([UInt8], String?, Int64?)], [[UInt8]], [String]) {
         lock.withLock { (replies, sent, failures) }
+    }
+}
+
+/// Waiting for a point in a TOTP window.
+enum Phase {
+    /// Returns once `now % period` (ms) is in `from..<to`.
+    static func wait(period: Int64, from: Int64, to: Int64) {
+        while true {
+            let phase = Int64(Date().timeIntervalSince1970 * 1000) % period
+            if phase >= from && phase < to { return }
+            usleep(10_000)
+        }
     }
 }
