@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C libraries. Only AMQP imports CRabbitMQ; only TOTP imports COpenSSL.
@@ -51,6 +52,12 @@ let package = Package(
         // The requester's library.
         .target(name: "MFAClient", dependencies: ["AMQP"]),
 
+        // The load generator behind `mfa-worker burst`.
+        .target(
+            name: "MFABurst",
+            dependencies: ["AMQP", "TOTP", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
+
         // The command line.
         .executableTarget(
             name: "mfa-worker",
@@ -60,6 +67,7 @@ let package = Package(
                 "MFAProtocol",
                 "MFAWorker",
                 "MFAClient",
+                "MFABurst",
                 "AMQP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -13,6 +13,7 @@ struct MFAWorkerCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             RequestCommand.self,
+            BurstCommand.self,
             CodeCommand.self,
             EnrollCommand.self,
             CheckConfigCommand.self,

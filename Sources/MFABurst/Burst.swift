@@ -1,0 +1,283 @@
+import AMQP
+import Foundation
+import Histogram
+import Synchronization
+import TOTP
+
+/// A load test of concurrent login bursts: K connections, each keeping W
+/// requests in flight, optionally all starting at one instant.
+public final class Burst: Sendable {
+    public let settings: BurstSettings
+    let progress = BurstProgress()
+
+    public init(_ settings: BurstSettings) {
+        self.settings = settings
+    }
+
+    /// Runs the burst; `onProgress` is called about twice a second from the
+    /// calling thread with (sent, answered).
+    public func run(onProgress: (_ sent: Int, _ answered: Int, _ elapsed: Double) -> Void = { _, _, _ in }) -> BurstReport {
+        let connections = max(1, settings.connections)
+        let start = StartGate(parties: connections, atOnce: settings.atOnce)
+        let results = Mutex<[ConnectionResult]>([])
+        let group = DispatchGroup()
+        for index in 0..<connections {
+            let quota = settings.requests / connections + (index < settings.requests % connections ? 1 : 0)
+            let driver = ConnectionDriverStarter(index: index, quota: quota, burst: self, gate: start)
+            group.enter()
+            let thread = Thread {
+                let result = driver.run()
+                results.withLock { $0.append(result) }
+                group.leave()
+            }
+            thread.stackSize = 256 * 1024
+            thread.start()
+        }
+        start.waitUntilStarted()
+        let began = DispatchTime.now().uptimeNanoseconds
+        while group.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
+            onProgress(progress.sent.load(ordering: .relaxed), progress.answered.load(ordering: .relaxed), Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
+        }
+        let all = results.withLock { $0 }
+        return report(all)
+    }
+
+    private func report(_ results: [ConnectionResult]) -> BurstReport {
+        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+        var errors: [String: Int] = [:]
+        var sent = 0, ok = 0, timeouts = 0, wrong = 0, connectFailures = 0
+        var first = UInt64.max, last: UInt64 = 0
+        for result in results {
+            histogram.add(result.latencyMicroseconds)
+            sent += result.sent
+            ok += result.ok
+            timeouts += result.timeouts
+            wrong += result.wrongCodes
+            if result.connectFailed { connectFailures += 1 }
+            for (kind, count) in result.errors { errors[kind, default: 0] += count }
+            if result.startedAt > 0 { first = min(first, result.startedAt) }
+            last = max(last, result.finishedAt)
+        }
+        if timeouts > 0 { errors["timeout"] = timeouts }
+        let seconds = first == .max ? 0 : Double(last - first) / 1e9
+        let answered = ok + errors.filter { $0.key != "timeout" && $0.key != "connection_failed" }.values.reduce(0, +)
+        func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
+        return BurstReport(
+            connections: settings.connections, inflight: settings.inflight, requests: settings.requests,
+            sent: sent, ok: ok, errors: errors, timeouts: timeouts,
+            wrongCodes: settings.verifier == nil ? nil : wrong, connectFailures: connectFailures,
+            seconds: seconds, requestsPerSecond: seconds > 0 ? Double(answered) / seconds : 0,
+            latencyMilliseconds: .init(
+                p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),
+                p99: ms(histogram.valueAtPercentile(99)), max: ms(histogram.max), mean: histogram.mean / 1000
+            )
+        )
+    }
+}
+
+/// Live counters for the progress line.
+final class BurstProgress: Sendable {
+    let sent = Atomic<Int>(0)
+    let answered = Atomic<Int>(0)
+}
+
+/// Holds every connection until all are connected, then releases them at
+/// one instant (`--at-once`); without it, each starts when ready.
+final class StartGate: Sendable {
+    private let state: Mutex<(ready: Int, open: Bool)>
+    private let condition = NSCondition()
+    let parties: Int
+    let atOnce: Bool
+
+    init(parties: Int, atOnce: Bool) {
+        self.parties = parties
+        self.atOnce = atOnce
+        state = Mutex((0, !atOnce))
+    }
+
+    /// A connection is ready (or failed); waits for the gate when at once.
+    func arrive() {
+        condition.lock()
+        let open = state.withLock { state -> Bool in
+            state.ready += 1
+            if state.ready >= parties { state.open = true }
+            return state.open
+        }
+        if open {
+            condition.broadcast()
+        } else {
+            while !state.withLock({ $0.open }) { condition.wait() }
+        }
+        condition.unlock()
+    }
+
+    /// The caller waits until the gate opened (or, without at-once, returns).
+    func waitUntilStarted() {
+        guard atOnce else { return }
+        condition.lock()
+        while !state.withLock({ $0.open }) { condition.wait() }
+        condition.unlock()
+    }
+}
+
+struct ConnectionResult: Sendable {
+    var sent = 0
+    var ok = 0
+    var errors: [String: Int] = [:]
+    var timeouts = 0
+    var wrongCodes = 0
+    var connectFailed = false
+    var startedAt: UInt64 = 0
+    var finishedAt: UInt64 = 0
+    var latencyMicroseconds = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+}
+
+private final class ConnectionDriverStarter: Sendable {
+    let index: Int
+    let quota: Int
+    let burst: Burst
+    let gate: StartGate
+
+    init(index: Int, quota: Int, burst: Burst, gate: StartGate) {
+        self.index = index
+        self.quota = quota
+        self.burst = burst
+        self.gate = gate
+    }
+
+    func run() -> ConnectionResult {
+        ConnectionDriver(index: index, quota: quota, settings: burst.settings, progress: burst.progress, gate: gate).run()
+    }
+}
+
+/// One connection of the burst, on its own thread.
+final class ConnectionDriver {
+    let index: Int
+    let quota: Int
+    let settings: BurstSettings
+    let progress: BurstProgress
+    let gate: StartGate
+    private var result = ConnectionResult()
+    private var inflight: [UInt64: UInt64] = [:]  // request number -> send time (ns)
+    private var nextNumber: UInt64 = 0
+    private var body: [UInt8] = []
+
+    init(index: Int, quota: Int, settings: BurstSettings, progress: BurstProgress, gate: StartGate) {
+        self.index = index
+        self.quota = quota
+        self.settings = settings
+        self.progress = progress
+        self.gate = gate
+    }
+
+    func run() -> ConnectionResult {
+        let login = settings.logins[index % settings.logins.count]
+        var url = settings.url
+        url.user = login.user
+        let connection: AMQPConnection
+        let replyQueue: String
+        do {
+            connection = try AMQPConnection(url.connectionSettings(password: login.password, heartbeatSeconds: 30, tls: settings.tls, timeoutMilliseconds: 30_000, connectionName: "mfa-worker burst \(index + 1)"))
+            replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
+            try connection.consume(queue: replyQueue, noAck: true)
+        } catch {
+            result.connectFailed = true
+            result.errors["connection_failed"] = quota
+            gate.arrive()
+            return result
+        }
+        defer { connection.close() }
+
+        var text = #"{"account":"\#(settings.account)""#
+        if let minValidity = settings.minValidityMilliseconds { text += #","min_validity_ms":\#(minValidity)"# }
+        body = Array((text + "}").utf8)
+
+        gate.arrive()
+        result.startedAt = DispatchTime.now().uptimeNanoseconds
+        do {
+            while result.sent < quota && inflight.count < settings.inflight {
+                try send(connection, replyQueue: replyQueue)
+            }
+            while !inflight.isEmpty {
+                let event = try connection.nextEvent(timeoutMilliseconds: 20)
+                if case .delivery(let delivery) = event {
+                    receive(delivery)
+                    while result.sent < quota && inflight.count < settings.inflight {
+                        try send(connection, replyQueue: replyQueue)
+                    }
+                }
+                expire()
+                while result.sent < quota && inflight.count < settings.inflight {
+                    try send(connection, replyQueue: replyQueue)
+                }
+            }
+        } catch {
+            result.errors["connection_lost", default: 0] += inflight.count + (quota - result.sent)
+        }
+        result.finishedAt = DispatchTime.now().uptimeNanoseconds
+        return result
+    }
+
+    private func send(_ connection: AMQPConnection, replyQueue: String) throws(AMQPError) {
+        nextNumber += 1
+        let properties = MessageProperties(
+            contentType: "application/json",
+            correlationID: correlationID(nextNumber),
+            replyTo: replyQueue,
+            expiration: String(settings.timeoutMilliseconds),
+            type: "mfa-code-request",
+            userID: settings.logins[index % settings.logins.count].user
+        )
+        inflight[nextNumber] = DispatchTime.now().uptimeNanoseconds
+        try connection.publish(routingKey: settings.requestQueue, properties: properties, body: body)
+        result.sent += 1
+        progress.sent.add(1, ordering: .relaxed)
+    }
+
+    /// `c<connection>-<number>`, cheap to make and to read back.
+    private func correlationID(_ number: UInt64) -> [UInt8] {
+        Array("c\(index)-\(number)".utf8)
+    }
+
+    private func number(of correlationID: [UInt8]?) -> UInt64? {
+        guard let correlationID, let dash = correlationID.firstIndex(of: UInt8(ascii: "-")) else { return nil }
+        var value: UInt64 = 0
+        for byte in correlationID[(dash + 1)...] {
+            guard (0x30...0x39).contains(byte) else { return nil }
+            value = value * 10 + UInt64(byte - 0x30)
+        }
+        return value
+    }
+
+    private func receive(_ delivery: Delivery) {
+        guard let number = number(of: delivery.properties.correlationID), let sentAt = inflight.removeValue(forKey: number) else {
+            return // late (already timed out) or not ours
+        }
+        let micros = (DispatchTime.now().uptimeNanoseconds - sentAt) / 1000
+        _ = result.latencyMicroseconds.record(max(1, micros))
+        progress.answered.add(1, ordering: .relaxed)
+        guard let reply = ReplyScanner.scan(delivery.body) else {
+            result.errors["invalid_reply", default: 0] += 1
+            return
+        }
+        if reply.status == "ok" {
+            result.ok += 1
+            if let verifier = settings.verifier {
+                let period = Int64(verifier.parameters.period)
+                let expected = reply.windowStart.map { verifier.code(for: TOTPWindow(counter: UInt64($0 / period), period: Int(period))).digits }
+                if expected == nil || expected != reply.code { result.wrongCodes += 1 }
+            }
+        } else {
+            result.errors[reply.error ?? "invalid_reply", default: 0] += 1
+        }
+    }
+
+    private func expire() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(settings.timeoutMilliseconds) * 1_000_000
+        for (number, sentAt) in inflight where now - sentAt > limit {
+            inflight.removeValue(forKey: number)
+            result.timeouts += 1
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import AMQP
+import TOTP
+
+/// What a burst does.
+public struct BurstSettings: Sendable {
+    public struct Login: Sendable, Equatable {
+        public var user: String
+        public var password: String
+        public init(user: String, password: String) {
+            self.user = user
+            self.password = password
+        }
+    }
+
+    /// The broker (host, port, vhost, TLS); its user is replaced per login.
+    public var url: BrokerURL
+    public var tls: ConnectionSettings.TLS?
+    /// Requester logins, used round-robin by the connections.
+    public var logins: [Login]
+    public var requestQueue: String
+    public var account: String
+    public var connections: Int
+    /// Requests in all, spread evenly over the connections.
+    public var requests: Int
+    /// Requests in flight per connection.
+    public var inflight: Int
+    /// Connect every connection first, then start them all at one instant.
+    public var atOnce: Bool
+    public var minValidityMilliseconds: Int?
+    /// A request not answered in this time counts as a timeout.
+    public var timeoutMilliseconds: Int
+    /// When set, every code is checked against this key independently.
+    public var verifier: TOTPGenerator?
+
+    public init(url: BrokerURL, tls: ConnectionSettings.TLS? = nil, logins: [Login], requestQueue: String, account: String,
+                connections: Int, requests: Int, inflight: Int, atOnce: Bool = false, minValidityMilliseconds: Int? = nil,
+                timeoutMilliseconds: Int = 10_000, verifier: TOTPGenerator? = nil) {
+        self.url = url
+        self.tls = tls
+        self.logins = logins
+        self.requestQueue = requestQueue
+        self.account = account
+        self.connections = connections
+        self.requests = requests
+        self.inflight = inflight
+        self.atOnce = atOnce
+        self.minValidityMilliseconds = minValidityMilliseconds
+        self.timeoutMilliseconds = timeoutMilliseconds
+        self.verifier = verifier
+    }
+
+    /// Parses a logins file: one `user:password` per line; `#` comments and
+    /// blank lines are skipped.
+    public static func parseLogins(_ text: String) throws(BurstError) -> [Login] {
+        var logins: [Login] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmed()
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let colon = trimmed.firstIndex(of: ":"), colon != trimmed.startIndex else {
+                throw .badLoginsFile(line: index + 1)
+            }
+            logins.append(Login(user: String(trimmed[..<colon]), password: String(trimmed[trimmed.index(after: colon)...])))
+        }
+        guard !logins.isEmpty else { throw .badLoginsFile(line: 0) }
+        return logins
+    }
+}
+
+public enum BurstError: Error, Equatable, CustomStringConvertible {
+    case badLoginsFile(line: Int)
+
+    public var description: String {
+        switch self {
+        case .badLoginsFile(let line) where line == 0: "the logins file has no user:password line"
+        case .badLoginsFile(let line): "the logins file's line \(line) is not user:password"
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmed() -> String {
+        let spaces: Set<Character> = [" ", "\t", "\r"]
+        return String(drop(while: { spaces.contains($0) }).reversed().drop(while: { spaces.contains($0) }).reversed())
+    }
+}
