@@ -5,8 +5,11 @@ let package = Package(
     name: "mfa-worker",
     products: [
         .executable(name: "mfa-worker", targets: ["mfa-worker"]),
+        .executable(name: "mfa-echo-responder", targets: ["mfa-echo-responder"]),
         .library(name: "TOTP", targets: ["TOTP"]),
         .library(name: "MFAClient", targets: ["MFAClient"]),
+        // For Benchmarks/Micro, a package of its own.
+        .library(name: "MFAWorkerCore", targets: ["MFAWorkerCore", "MFAProtocol", "MFAConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -73,6 +76,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // The no-work responder that benchmarks measure the worker against.
+        .executableTarget(name: "mfa-echo-responder", dependencies: ["AMQP"], path: "Benchmarks/EchoResponder"),
 
         .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
         .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP", "AMQP"]),

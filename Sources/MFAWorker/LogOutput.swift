@@ -94,37 +94,36 @@ public struct WorkerLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata {
-            merged.merge(extra) { $1 }
+            if merged.isEmpty { merged = extra } else { merged.merge(extra) { $1 } }
         }
-        let keys = Self.keyOrder.filter { merged[$0] != nil } + merged.keys.filter { !Self.keyOrder.contains($0) }.sorted()
 
         var line: [UInt8] = []
-        line.reserveCapacity(192)
+        line.reserveCapacity(256)
         switch format {
         case .text:
-            line.append(contentsOf: Timestamp.iso8601().utf8)
+            Timestamp.appendISO8601(to: &line)
             line.append(0x20)
             line.append(contentsOf: event.level.rawValue.utf8)
             line.append(0x20)
-            line.append(contentsOf: TextEscaping.text(event.message.description).utf8)
-            for key in keys {
+            TextEscaping.appendText(event.message.description, to: &line)
+            forEachField(merged) { key, value in
                 line.append(0x20)
                 line.append(contentsOf: key.utf8)
                 line.append(UInt8(ascii: "="))
-                line.append(contentsOf: TextEscaping.text(merged[key]!.description).utf8)
+                TextEscaping.appendText(value, to: &line)
             }
         case .json:
             line.append(contentsOf: #"{"ts":""#.utf8)
-            line.append(contentsOf: Timestamp.iso8601().utf8)
+            Timestamp.appendISO8601(to: &line)
             line.append(contentsOf: #"","level":""#.utf8)
             line.append(contentsOf: event.level.rawValue.utf8)
             line.append(contentsOf: #"","msg":"#.utf8)
             TextEscaping.appendJSON(event.message.description, to: &line)
-            for key in keys {
+            forEachField(merged) { key, value in
                 line.append(UInt8(ascii: ","))
                 TextEscaping.appendJSON(key, to: &line)
                 line.append(UInt8(ascii: ":"))
-                TextEscaping.appendJSON(merged[key]!.description, to: &line)
+                TextEscaping.appendJSON(value, to: &line)
             }
             line.append(UInt8(ascii: "}"))
         }
@@ -132,10 +131,36 @@ public struct WorkerLogHandler: LogHandler {
         LogSink.write(line)
         if event.level >= .warning { LogSink.flush() }
     }
+
+    /// The request fields in ``keyOrder``, then any others sorted by name.
+    private func forEachField(_ metadata: Logger.Metadata, _ body: (String, String) -> Void) {
+        var seen = 0
+        for key in Self.keyOrder {
+            if let value = metadata[key] {
+                body(key, value.description)
+                seen += 1
+            }
+        }
+        if seen < metadata.count {
+            for key in metadata.keys.sorted() where !Self.keyOrder.contains(key) {
+                body(key, metadata[key]!.description)
+            }
+        }
+    }
 }
 
 /// Escaping for log values.
 public enum TextEscaping {
+    /// Appends ``text(_:)`` of `value`, without a copy when it is plain.
+    public static func appendText(_ value: String, to line: inout [UInt8]) {
+        let utf8 = value.utf8
+        if !utf8.isEmpty && utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "\\") }) {
+            line.append(contentsOf: utf8)
+        } else {
+            line.append(contentsOf: text(value).utf8)
+        }
+    }
+
     /// A value for a `key=value` text line: bare when it is plain, else
     /// quoted with `"` and `\` escaped and control characters as `\xNN`.
     public static func text(_ value: String) -> String {
@@ -195,17 +220,39 @@ extension String {
 
 /// UTC timestamps with milliseconds, without Foundation's formatter.
 enum Timestamp {
-    static func iso8601() -> String {
+    /// Appends `2026-11-29T01:23:45.123Z`.
+    static func appendISO8601(to line: inout [UInt8]) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = Int(now.tv_nsec / 1_000_000)
-        let ms = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms)Z"
+        func digits(_ value: Int, _ count: Int) {
+            var divisor = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                line.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(Int(parts.tm_year) + 1900, 4)
+        line.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mon) + 1, 2)
+        line.append(UInt8(ascii: "-"))
+        digits(Int(parts.tm_mday), 2)
+        line.append(UInt8(ascii: "T"))
+        digits(Int(parts.tm_hour), 2)
+        line.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_min), 2)
+        line.append(UInt8(ascii: ":"))
+        digits(Int(parts.tm_sec), 2)
+        line.append(UInt8(ascii: "."))
+        digits(Int(now.tv_nsec / 1_000_000), 3)
+        line.append(UInt8(ascii: "Z"))
     }
+
 }
 
 extension LogSettings.Level {

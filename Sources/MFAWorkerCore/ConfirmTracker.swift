@@ -18,11 +18,27 @@ public struct ConfirmTracker: Sendable {
         entries.append((sequence, deliveryTag))
     }
 
+    /// The requests a confirm settles.
+    public struct Settled: Equatable, Sendable {
+        /// Their delivery tags, in order.
+        public var tags: [UInt64]
+        /// True when they are the oldest outstanding ones, so that one
+        /// `basic.ack` with `multiple` up to the last tag settles exactly
+        /// them (every earlier delivery was settled already).
+        public var areOldest: Bool
+
+        public init(tags: [UInt64], areOldest: Bool) {
+            self.tags = tags
+            self.areOldest = areOldest
+        }
+    }
+
     /// The broker confirmed `sequence` (and everything before it when
-    /// `multiple`): the delivery tags of the requests now safe to
-    /// acknowledge (or, after a nack, to give back), in order.
-    public mutating func confirmed(upTo sequence: UInt64, multiple: Bool) -> [UInt64] {
+    /// `multiple`): the requests now safe to acknowledge (or, after a nack,
+    /// to give back).
+    public mutating func confirmed(upTo sequence: UInt64, multiple: Bool) -> Settled {
         var tags: [UInt64] = []
+        var areOldest = true
         if multiple {
             while head < entries.count, entries[head].sequence <= sequence {
                 if let tag = entries[head].deliveryTag { tags.append(tag) }
@@ -34,10 +50,11 @@ public struct ConfirmTracker: Sendable {
                 head += 1
             } else {
                 entries.remove(at: index)
+                areOldest = false
             }
         }
         compact()
-        return tags
+        return Settled(tags: tags, areOldest: areOldest)
     }
 
     /// The channel or connection is gone: unconfirmed requests will be

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Measures the worker against a responder that does no work at all (the
+# broker's own limit on this machine), in one run on one broker, with
+# `mfa-worker burst` as the load. Prints each figure for both and the ratio.
+#
+#   Benchmarks/run.sh            the three scenarios at full size (about a minute)
+#   Benchmarks/run.sh --smoke    the same, small (CI)
+#   Benchmarks/run.sh --memory   also 1,000,000 requests, with the worker's resident memory along the way
+#
+# Scenarios: latency (1 connection, 1 in flight), throughput (8 connections x
+# 32 in flight), burst (200 connections x 5 requests, all at once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=full
+memory=false
+for argument in "$@"; do
+    case "$argument" in
+        --smoke) mode=smoke ;;
+        --memory) memory=true ;;
+        *) sed -n '2,12p' "$0"; exit 2 ;;
+    esac
+done
+
+scripts/broker.sh start >/dev/null
+echo "bench: building (release)" >&2
+for product in mfa-worker mfa-echo-responder; do
+    if ! swift build -c release --product "$product" > /tmp/mfa-bench-build.log 2>&1; then
+        cat /tmp/mfa-bench-build.log >&2
+        exit 1
+    fi
+done
+bin=$(swift build -c release --show-bin-path)
+
+work=$(mktemp -d /tmp/mfa-bench-XXXXXX)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+suffix=$(date +%s)
+worker_queue=mfa-code-request-bench-$suffix
+echo_queue=mfa-code-request-echo-$suffix
+mkdir -p "$work/secrets"
+cp config/secrets/sf-automation-eu.key "$work/secrets/key"
+chmod 600 "$work/secrets/key"
+echo demo-worker-password > "$work/password"
+cat > "$work/worker.yaml" <<YAML
+broker:
+  url: amqp://mfa-worker@127.0.0.1:5672/%2F
+  password_file: password
+  prefetch: 64
+  publisher_confirms: ${MFA_BENCH_CONFIRMS:-true}
+request_queue:
+  name: $worker_queue
+accounts:
+  sf-automation-eu:
+    secret_file: secrets/key
+allow:
+  rpa-bot-eu-1: [sf-automation-eu]
+workers: 2
+log: {level: ${MFA_BENCH_LOG_LEVEL:-info}}
+YAML
+
+"$bin/mfa-worker" run --config "$work/worker.yaml" > "$work/worker.log" 2>&1 &
+worker_pid=$!
+pids+=("$worker_pid")
+"$bin/mfa-echo-responder" --queue "$echo_queue" --threads 2 --prefetch 64 > "$work/echo.log" 2>&1 &
+pids+=("$!")
+for _ in $(seq 1 100); do
+    grep -q "notice consuming" "$work/worker.log" 2>/dev/null && grep -q "consuming" "$work/echo.log" 2>/dev/null && break
+    sleep 0.1
+done
+
+export MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F
+burst() { # queue, then burst options; prints the JSON report
+    local queue=$1
+    shift
+    "$bin/mfa-worker" burst --account sf-automation-eu --queue "$queue" --json "$@" || true
+}
+
+if [ "$mode" = smoke ]; then
+    latency=(--connections 1 --inflight 1 --requests 200)
+    throughput=(--connections 8 --inflight 32 --requests 4000)
+    burst_at_once=(--connections 50 --inflight 5 --requests 250 --at-once)
+else
+    latency=(--connections 1 --inflight 1 --requests 3000)
+    throughput=(--connections 8 --inflight 32 --requests 100000)
+    burst_at_once=(--connections 200 --inflight 5 --requests 1000 --at-once)
+fi
+
+# Warm both up (connections, JIT-free but caches and the broker's queues).
+burst "$worker_queue" --connections 2 --inflight 8 --requests 2000 >/dev/null
+burst "$echo_queue" --connections 2 --inflight 8 --requests 2000 >/dev/null
+
+run_scenario() { # name, options...
+    local name=$1
+    shift
+    echo "bench: $name: worker" >&2
+    burst "$worker_queue" "$@" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/$name.worker.json"
+    echo "bench: $name: no-work responder" >&2
+    burst "$echo_queue" "$@" > "$work/$name.echo.json"
+}
+run_scenario latency "${latency[@]}"
+run_scenario throughput "${throughput[@]}"
+run_scenario burst "${burst_at_once[@]}"
+
+python3 - "$work" "$mode" <<'PY'
+import json, os, sys
+work, mode = sys.argv[1], sys.argv[2]
+rows = [
+    ("latency", "1 conn x 1 in flight", [("p50 ms", "p50"), ("p99 ms", "p99")]),
+    ("throughput", "8 conn x 32 in flight", [("requests/s", "rps"), ("p50 ms", "p50"), ("p99 ms", "p99")]),
+    ("burst", "200 conn x 5, at once" if mode == "full" else "50 conn x 5, at once", [("requests/s", "rps"), ("p99 ms", "p99"), ("max ms", "max")]),
+]
+def value(report, key):
+    return report["requestsPerSecond"] if key == "rps" else report["latencyMilliseconds"][key]
+print("| scenario | figure | worker | no-work responder | worker / responder |")
+print("|---|---|---:|---:|---:|")
+problems = []
+for name, label, figures in rows:
+    worker = json.load(open(os.path.join(work, name + ".worker.json")))
+    echo = json.load(open(os.path.join(work, name + ".echo.json")))
+    for title, key in figures:
+        w, e = value(worker, key), value(echo, key)
+        ratio = w / e if e else float("nan")
+        fmt = "%.0f" if key == "rps" else "%.3f"
+        print("| %s (%s) | %s | %s | %s | %.2f |" % (name, label, title, fmt % w, fmt % e, ratio))
+    if worker["ok"] != worker["requests"] or (worker.get("wrongCodes") or 0) != 0:
+        problems.append("%s: worker answered %d of %d ok, %s wrong codes, errors %s" % (name, worker["ok"], worker["requests"], worker.get("wrongCodes"), worker["errors"]))
+    if echo["ok"] != echo["requests"]:
+        problems.append("%s: responder answered %d of %d" % (name, echo["ok"], echo["requests"]))
+for name, _, _ in rows:
+    worker = json.load(open(os.path.join(work, name + ".worker.json")))
+    print("\n%s: worker %d/%d ok, wrong codes %s" % (name, worker["ok"], worker["requests"], worker.get("wrongCodes")), end="")
+print()
+if problems:
+    print("\n".join(["PROBLEM: " + p for p in problems]))
+    sys.exit(1)
+PY
+
+if $memory; then
+    rss() { awk '/VmRSS/ {print $2}' "/proc/$worker_pid/status"; }
+    echo "bench: memory: 1,000,000 requests through the worker (8 conn x 32 in flight)" >&2
+    burst "$worker_queue" --connections 8 --inflight 32 --requests 100000 >/dev/null
+    before=$(rss)
+    for round in $(seq 1 9); do
+        burst "$worker_queue" --connections 8 --inflight 32 --requests 100000 >/dev/null
+        echo "bench: memory: $(( (round + 1) * 100000 )) requests, worker RSS $(rss) KiB" >&2
+    done
+    after=$(rss)
+    echo
+    echo "memory: worker RSS after 100,000 requests ${before} KiB, after 1,000,000 ${after} KiB, growth $(( after - before )) KiB"
+fi
