@@ -3,7 +3,7 @@
 # broker's own limit on this machine), in one run on one broker, with
 # `mfa-worker burst` as the load. Prints each figure for both and the ratio.
 #
-#   Benchmarks/run.sh            the three scenarios at full size (about a minute)
+#   Benchmarks/run.sh            the three scenarios at full size, 3 rounds each (about 2 minutes)
 #   Benchmarks/run.sh --smoke    the same, small (CI)
 #   Benchmarks/run.sh --memory   also 1,000,000 requests, with the worker's resident memory along the way
 #
@@ -96,47 +96,62 @@ fi
 burst "$worker_queue" --connections 2 --inflight 8 --requests 2000 >/dev/null
 burst "$echo_queue" --connections 2 --inflight 8 --requests 2000 >/dev/null
 
+# Each scenario runs $rounds times for each side, alternating which goes
+# first; the table shows the median of the rounds.
+rounds=3
+[ "$mode" = smoke ] && rounds=1
 run_scenario() { # name, options...
     local name=$1
     shift
-    echo "bench: $name: worker" >&2
-    burst "$worker_queue" "$@" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/$name.worker.json"
-    echo "bench: $name: no-work responder" >&2
-    burst "$echo_queue" "$@" > "$work/$name.echo.json"
+    for round in $(seq 1 "$rounds"); do
+        if [ $((round % 2)) -eq 1 ]; then order="worker echo"; else order="echo worker"; fi
+        for side in $order; do
+            echo "bench: $name, round $round of $rounds: $side" >&2
+            if [ "$side" = worker ]; then
+                burst "$worker_queue" "$@" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/$name.worker.$round.json"
+            else
+                burst "$echo_queue" "$@" > "$work/$name.echo.$round.json"
+            fi
+        done
+    done
 }
 run_scenario latency "${latency[@]}"
 run_scenario throughput "${throughput[@]}"
 run_scenario burst "${burst_at_once[@]}"
 
-python3 - "$work" "$mode" <<'PY'
-import json, os, sys
-work, mode = sys.argv[1], sys.argv[2]
+python3 - "$work" "$mode" "$rounds" <<'PY'
+import json, os, statistics, sys
+work, mode, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [
     ("latency", "1 conn x 1 in flight", [("p50 ms", "p50"), ("p99 ms", "p99")]),
     ("throughput", "8 conn x 32 in flight", [("requests/s", "rps"), ("p50 ms", "p50"), ("p99 ms", "p99")]),
     ("burst", "200 conn x 5, at once" if mode == "full" else "50 conn x 5, at once", [("requests/s", "rps"), ("p99 ms", "p99"), ("max ms", "max")]),
 ]
+def load(name, side):
+    return [json.load(open(os.path.join(work, "%s.%s.%d.json" % (name, side, r)))) for r in range(1, rounds + 1)]
 def value(report, key):
     return report["requestsPerSecond"] if key == "rps" else report["latencyMilliseconds"][key]
 print("| scenario | figure | worker | no-work responder | worker / responder |")
 print("|---|---|---:|---:|---:|")
 problems = []
 for name, label, figures in rows:
-    worker = json.load(open(os.path.join(work, name + ".worker.json")))
-    echo = json.load(open(os.path.join(work, name + ".echo.json")))
+    workers, echoes = load(name, "worker"), load(name, "echo")
     for title, key in figures:
-        w, e = value(worker, key), value(echo, key)
-        ratio = w / e if e else float("nan")
+        w = statistics.median(value(r, key) for r in workers)
+        e = statistics.median(value(r, key) for r in echoes)
         fmt = "%.0f" if key == "rps" else "%.3f"
-        print("| %s (%s) | %s | %s | %s | %.2f |" % (name, label, title, fmt % w, fmt % e, ratio))
-    if worker["ok"] != worker["requests"] or (worker.get("wrongCodes") or 0) != 0:
-        problems.append("%s: worker answered %d of %d ok, %s wrong codes, errors %s" % (name, worker["ok"], worker["requests"], worker.get("wrongCodes"), worker["errors"]))
-    if echo["ok"] != echo["requests"]:
-        problems.append("%s: responder answered %d of %d" % (name, echo["ok"], echo["requests"]))
-for name, _, _ in rows:
-    worker = json.load(open(os.path.join(work, name + ".worker.json")))
-    print("\n%s: worker %d/%d ok, wrong codes %s" % (name, worker["ok"], worker["requests"], worker.get("wrongCodes")), end="")
+        print("| %s (%s) | %s | %s | %s | %.2f |" % (name, label, title, fmt % w, fmt % e, w / e if e else float("nan")))
+    for worker in workers:
+        if worker["ok"] != worker["requests"] or (worker.get("wrongCodes") or 0) != 0:
+            problems.append("%s: worker answered %d of %d ok, %s wrong codes, errors %s" % (name, worker["ok"], worker["requests"], worker.get("wrongCodes"), worker["errors"]))
+    for echo in echoes:
+        if echo["ok"] != echo["requests"]:
+            problems.append("%s: responder answered %d of %d" % (name, echo["ok"], echo["requests"]))
 print()
+for name, _, _ in rows:
+    workers = load(name, "worker")
+    print("%s: worker %d of %d requests ok over %d rounds, wrong codes %d" % (
+        name, sum(r["ok"] for r in workers), sum(r["requests"] for r in workers), rounds, sum(r.get("wrongCodes") or 0 for r in workers)))
 if problems:
     print("\n".join(["PROBLEM: " + p for p in problems]))
     sys.exit(1)

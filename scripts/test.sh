@@ -9,5 +9,8 @@ scripts/broker.sh start
 
 echo "test: building"
 swift build --build-tests
-echo "test: running the test suite (unit tests, command line, and the broker tests against 127.0.0.1:5672)"
+echo "test: running the test suite (unit tests, command line, examples, and the broker tests against 127.0.0.1:5672)"
 swift test --skip-build
+
+echo "test: benchmark smoke run (release build; the figures of a smoke run mean little)"
+Benchmarks/run.sh --smoke
