@@ -48,6 +48,7 @@ extension WorkerConfiguration {
         workers = try mapping.optional("workers")?.int(in: 1...256)
         log = try Self.log(mapping.optional("log"))
         shutdownTimeoutSeconds = try mapping.optional("shutdown_timeout_s")?.int(in: 0...3600) ?? WorkerConfiguration.defaultShutdownTimeoutSeconds
+        rateLimit = try Self.rateLimit(mapping.optional("rate_limit"), allow: allow)
         try mapping.finish()
     }
 
@@ -95,7 +96,7 @@ extension WorkerConfiguration {
         let confirms = try mapping.optional("publisher_confirms")?.bool() ?? true
         let initial = try mapping.optional("reconnect_initial_ms")?.int(in: 1...600_000) ?? 100
         let maximumValue = mapping.optional("reconnect_max_ms")
-        let maximum = try maximumValue?.int(in: 1...3_600_000) ?? 10_000
+        let maximum = try maximumValue?.int(in: 1...3_600_000) ?? 3_000
         if let maximumValue, maximum < initial {
             throw maximumValue.error("must not be less than reconnect_initial_ms (\(initial))")
         }
@@ -143,6 +144,36 @@ extension WorkerConfiguration {
         }
         try mapping.finish()
         return settings
+    }
+
+    private static func rateLimit(_ value: YAMLValue?, allow: Allowlist) throws(ConfigurationError) -> RateLimitSettings {
+        var settings = RateLimitSettings()
+        guard let value else { return settings }
+        var mapping = try value.mapping()
+        settings.perRequester = try mapping.optional("per_requester").map { (item) throws(ConfigurationError) in try limit(item) }
+        settings.perAccount = try mapping.optional("per_account").map { (item) throws(ConfigurationError) in try limit(item) }
+        if let requesters = mapping.optional("requesters") {
+            let known = Set(allow.requesters)
+            for (name, item) in try requesters.mapping().entriesByName() {
+                guard known.contains(name) else {
+                    throw item.error("names requester '\(name)', which is not under allow")
+                }
+                settings.requesters[name] = try limit(item)
+            }
+        }
+        try mapping.finish()
+        return settings
+    }
+
+    private static func limit(_ value: YAMLValue) throws(ConfigurationError) -> RateLimitSettings.Limit {
+        var mapping = try value.mapping()
+        let rateValue = try mapping.required("rate_per_s")
+        guard case .scalar(let scalar) = rateValue.node, let rate = Double(scalar.string), rate > 0, rate <= 1_000_000 else {
+            throw rateValue.error("must be a number of requests per second, more than 0")
+        }
+        let burst = try mapping.optional("burst")?.int(in: 1...1_000_000) ?? max(1, Int(rate.rounded(.up)))
+        try mapping.finish()
+        return RateLimitSettings.Limit(ratePerSecond: rate, burst: burst)
     }
 
     private static func log(_ value: YAMLValue?) throws(ConfigurationError) -> LogSettings {

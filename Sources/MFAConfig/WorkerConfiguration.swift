@@ -23,6 +23,7 @@ public struct WorkerConfiguration: Sendable {
     /// How long a graceful shutdown may wait for replies held for their
     /// window before answering them `unavailable`.
     public var shutdownTimeoutSeconds: Int
+    public var rateLimit: RateLimitSettings
 
     public static let defaultShutdownTimeoutSeconds = 30
 
@@ -154,5 +155,29 @@ public struct Allowlist: Sendable, Equatable {
 
     public func accounts(of requester: String) -> [String] {
         (accountsByRequester[requester] ?? []).sorted()
+    }
+}
+
+/// `rate_limit`: token buckets per requester, and per account across
+/// requesters. Absent: no limit.
+public struct RateLimitSettings: Sendable, Equatable {
+    public struct Limit: Sendable, Equatable {
+        public var ratePerSecond: Double
+        public var burst: Int
+        public init(ratePerSecond: Double, burst: Int) {
+            self.ratePerSecond = ratePerSecond
+            self.burst = burst
+        }
+    }
+
+    public var perRequester: Limit?
+    public var perAccount: Limit?
+    /// Per-requester limits that replace `perRequester` for them.
+    public var requesters: [String: Limit]
+
+    public init(perRequester: Limit? = nil, perAccount: Limit? = nil, requesters: [String: Limit] = [:]) {
+        self.perRequester = perRequester
+        self.perAccount = perAccount
+        self.requesters = requesters
     }
 }

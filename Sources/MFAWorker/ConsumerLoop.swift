@@ -176,7 +176,8 @@ final class ConsumerLoop {
             body: delivery.body, replyTo: properties.replyTo, correlationID: properties.correlationID,
             userID: properties.userID, contentType: properties.contentType, type: properties.type
         )
-        switch decider.decide(request, now: now, receivedAt: received) {
+        let shared = self.shared
+        switch decider.decide(request, now: now, receivedAt: received, admit: { shared.admit(requester: $0, account: $1, now: $2) }) {
         case .reply(let reply):
             try publish(reply, answering: delivery.deliveryTag, connection)
             log(reply, receivedAt: received)

@@ -7,11 +7,22 @@ public final class SharedWorkerState: Sendable {
     private let state: Mutex<ServiceState>
     private let generation: Atomic<Int>
     private let stopping = Atomic<Bool>(false)
+    /// The rate buckets, shared by every consumer thread.
+    private let limiter: Mutex<RateLimiter>
+    private let limited: Atomic<Bool>
     public let statistics = WorkerStatistics()
 
     public init(_ state: ServiceState) {
         self.state = Mutex(state)
         generation = Atomic(state.generation)
+        limiter = Mutex(state.rateLimits)
+        limited = Atomic(!state.rateLimits.isUnlimited)
+    }
+
+    /// The rate check: nil to go on, else the ms to wait.
+    public func admit(requester: String, account: String, now: Int64) -> Int64? {
+        guard limited.load(ordering: .relaxed) else { return nil }
+        return limiter.withLock { $0.admit(requester: requester, account: account, now: now) }
     }
 
     /// The state's generation, cheap to read on every loop turn.
@@ -25,6 +36,8 @@ public final class SharedWorkerState: Sendable {
     /// turn.
     public func replaceState(_ newState: ServiceState) {
         state.withLock { $0 = newState }
+        limiter.withLock { $0 = newState.rateLimits }
+        limited.store(!newState.rateLimits.isUnlimited, ordering: .relaxed)
         generation.store(newState.generation, ordering: .releasing)
     }
 

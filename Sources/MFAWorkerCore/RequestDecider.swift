@@ -28,7 +28,15 @@ public struct RequestDecider {
     /// (`bad_request`), the requester (`forbidden`), the rate, then what
     /// depends on the account. Nothing about an account reaches a requester
     /// who may not have it.
-    public mutating func decide(_ request: RequestMessage, now: Int64, receivedAt: UInt64 = 0) -> Decision {
+    /// - Parameter admit: the rate check, for a requester allowed the
+    ///   account: nil to go on, else the ms until it may ask again. The
+    ///   worker passes its shared ``RateLimiter``.
+    public mutating func decide(
+        _ request: RequestMessage,
+        now: Int64,
+        receivedAt: UInt64 = 0,
+        admit: (_ requester: String, _ account: String, _ now: Int64) -> Int64? = { _, _, _ in nil }
+    ) -> Decision {
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
             return .reject(requester: request.userID, correlationID: request.correlationID)
         }
@@ -65,7 +73,10 @@ public struct RequestDecider {
             return .reply(error(.forbidden, Messages.forbidden, context))
         }
 
-        // 3. The rate (per requester): see RateLimiter, applied by the worker.
+        // 3. The rate.
+        if let wait = admit(requester, account.name, now) {
+            return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
+        }
 
         // 4. What depends on the account.
         let period = account.parameters.period
@@ -105,13 +116,6 @@ public struct RequestDecider {
         var context = ReplyContext(replyTo: pending.replyTo, correlationID: pending.correlationID, requester: pending.requester, now: now)
         context.account = pending.account
         return error(.unavailable, Messages.shuttingDown, context, retryAfter: retryAfterMilliseconds)
-    }
-
-    /// A `rate_limited` reply.
-    public mutating func rateLimited(_ request: RequestMessage, account: String?, now: Int64, retryAfterMilliseconds: Int64) -> Reply {
-        var context = ReplyContext(replyTo: request.replyTo ?? "", correlationID: request.correlationID, requester: request.userID, now: now)
-        context.account = account
-        return error(.rateLimited, Messages.rateLimited, context, retryAfter: retryAfterMilliseconds)
     }
 
     // MARK: - Building replies

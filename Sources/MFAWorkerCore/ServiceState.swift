@@ -8,18 +8,32 @@ public struct ServiceState: Sendable {
     public let accounts: [String: Account]
     public let allow: Allowlist
     public let reply: ReplySettings
+    public let rateLimits: RateLimiter
     /// Counts reloads: 0 for the state loaded at start-up.
     public let generation: Int
 
-    public init(accounts: [String: Account], allow: Allowlist, reply: ReplySettings, generation: Int = 0) {
+    public init(accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0) {
         self.accounts = accounts
         self.allow = allow
         self.reply = reply
+        self.rateLimits = rateLimits
         self.generation = generation
     }
 
     public init(_ loaded: LoadedConfiguration, generation: Int = 0) {
-        self.init(accounts: loaded.accounts, allow: loaded.configuration.allow, reply: loaded.configuration.reply, generation: generation)
+        let limits = loaded.configuration.rateLimit
+        func limit(_ settings: RateLimitSettings.Limit?) -> RateLimit? {
+            settings.map { RateLimit(ratePerSecond: $0.ratePerSecond, burst: $0.burst) }
+        }
+        self.init(
+            accounts: loaded.accounts, allow: loaded.configuration.allow, reply: loaded.configuration.reply,
+            rateLimits: RateLimiter(
+                perRequester: limit(limits.perRequester),
+                perAccount: limit(limits.perAccount),
+                requesterOverrides: limits.requesters.compactMapValues { limit($0) }
+            ),
+            generation: generation
+        )
     }
 
     /// The account `name` when `requester` may have it. Unknown and

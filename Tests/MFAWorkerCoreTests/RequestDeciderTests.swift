@@ -255,3 +255,51 @@ struct ReplyScheduleTests {
         #expect(all.count == 5000)
     }
 }
+
+@Suite("Rate limits")
+struct RateLimitTests {
+    @Test("A token bucket: a burst, then one token per 1/rate s")
+    func bucket() {
+        var bucket = TokenBucket(ratePerSecond: 2, burst: 3, now: 0)
+        #expect(bucket.take(now: 0) == nil)
+        #expect(bucket.take(now: 0) == nil)
+        #expect(bucket.take(now: 0) == nil)
+        #expect(bucket.take(now: 0) == 500)
+        #expect(bucket.take(now: 400) == 100)
+        #expect(bucket.take(now: 500) == nil)
+        #expect(bucket.take(now: 10_000) == nil)
+    }
+
+    @Test("Per requester, with overrides; per account across requesters")
+    func limiter() {
+        var limiter = RateLimiter(perRequester: RateLimit(ratePerSecond: 1, burst: 1), requesterOverrides: ["fast": RateLimit(ratePerSecond: 100, burst: 5)])
+        #expect(limiter.admit(requester: "a", account: "x", now: 0) == nil)
+        #expect(limiter.admit(requester: "a", account: "x", now: 0) == 1000)
+        #expect(limiter.admit(requester: "b", account: "x", now: 0) == nil)
+        for _ in 0..<5 { #expect(limiter.admit(requester: "fast", account: "x", now: 0) == nil) }
+        #expect(limiter.admit(requester: "fast", account: "x", now: 0) == 10)
+
+        var shared = RateLimiter(perRequester: RateLimit(ratePerSecond: 10, burst: 10), perAccount: RateLimit(ratePerSecond: 1, burst: 2))
+        #expect(shared.admit(requester: "a", account: "x", now: 0) == nil)
+        #expect(shared.admit(requester: "b", account: "x", now: 0) == nil)
+        #expect(shared.admit(requester: "c", account: "x", now: 0) == 1000)
+        #expect(shared.admit(requester: "c", account: "y", now: 0) == nil)
+        #expect(RateLimiter().isUnlimited)
+    }
+
+    @Test("rate_limited comes after forbidden and before the account's bounds, with retry_after_ms")
+    func order() {
+        var decider = RequestDecider(state: RequestDeciderTests.state)
+        let deny: (String, String, Int64) -> Int64? = { _, _, _ in 750 }
+        func ask(_ body: String, user: String = "bot-1") -> Reply? {
+            let request = RequestMessage(body: Array(body.utf8), replyTo: "q", correlationID: [1], userID: user)
+            if case .reply(let reply) = decider.decide(request, now: RequestDeciderTests.now, admit: deny) { return reply }
+            return nil
+        }
+        #expect(ask(#"{"account":"secret-other"}"#)?.outcome == .forbidden)
+        #expect(ask(#"{"account":"sf-eu","min_validity_ms":"x"}"#)?.outcome == .badRequest)
+        let limited = ask(#"{"account":"short","min_validity_ms":4500}"#)
+        #expect(limited?.outcome == .rateLimited)
+        #expect(limited.map { String(decoding: $0.body, as: UTF8.self) } == #"{"status":"error","error":"rate_limited","message":"requester is over its rate limit","retry_after_ms":750}"#)
+    }
+}

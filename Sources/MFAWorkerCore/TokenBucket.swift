@@ -1,0 +1,100 @@
+/// A token bucket: `burst` tokens at most, refilled at `ratePerSecond`.
+/// Pure: the time comes in as Unix milliseconds.
+public struct TokenBucket: Sendable, Equatable {
+    public let ratePerSecond: Double
+    public let burst: Double
+    private var tokens: Double
+    private var updatedAt: Int64
+
+    public init(ratePerSecond: Double, burst: Int, now: Int64) {
+        self.ratePerSecond = ratePerSecond
+        self.burst = Double(max(1, burst))
+        tokens = self.burst
+        updatedAt = now
+    }
+
+    /// Takes a token: nil when one was there, else the milliseconds until
+    /// one will be.
+    public mutating func take(now: Int64) -> Int64? {
+        refill(now: now)
+        if tokens >= 1 {
+            tokens -= 1
+            return nil
+        }
+        guard ratePerSecond > 0 else { return Int64.max }
+        let missing = 1 - tokens
+        return max(1, Int64((missing / ratePerSecond * 1000).rounded(.up)))
+    }
+
+    private mutating func refill(now: Int64) {
+        guard now > updatedAt else { return }
+        tokens = min(burst, tokens + Double(now - updatedAt) / 1000 * ratePerSecond)
+        updatedAt = now
+    }
+}
+
+/// A rate: so many requests per second, with a burst allowance.
+public struct RateLimit: Sendable, Equatable {
+    public var ratePerSecond: Double
+    public var burst: Int
+
+    public init(ratePerSecond: Double, burst: Int) {
+        self.ratePerSecond = ratePerSecond
+        self.burst = burst
+    }
+}
+
+/// Buckets per requester (and, optionally, per account across requesters),
+/// created as requesters appear. A request takes a token from each bucket
+/// that applies; when one is empty, no token is taken from the other.
+public struct RateLimiter: Sendable {
+    public let perRequester: RateLimit?
+    public let perAccount: RateLimit?
+    /// Per-requester limits that differ from `perRequester`.
+    public let requesterOverrides: [String: RateLimit]
+    private var requesterBuckets: [String: TokenBucket] = [:]
+    private var accountBuckets: [String: TokenBucket] = [:]
+
+    public init(perRequester: RateLimit? = nil, perAccount: RateLimit? = nil, requesterOverrides: [String: RateLimit] = [:]) {
+        self.perRequester = perRequester
+        self.perAccount = perAccount
+        self.requesterOverrides = requesterOverrides
+    }
+
+    public var isUnlimited: Bool { perRequester == nil && perAccount == nil && requesterOverrides.isEmpty }
+
+    /// nil when the request may go on; else the ms to wait (`retry_after_ms`).
+    public mutating func admit(requester: String, account: String, now: Int64) -> Int64? {
+        let requesterLimit = requesterOverrides[requester] ?? perRequester
+        if let requesterLimit {
+            var bucket = requesterBuckets[requester] ?? TokenBucket(ratePerSecond: requesterLimit.ratePerSecond, burst: requesterLimit.burst, now: now)
+            if let perAccount {
+                var accountBucket = accountBuckets[account] ?? TokenBucket(ratePerSecond: perAccount.ratePerSecond, burst: perAccount.burst, now: now)
+                // Check both before taking from either.
+                var probe = bucket
+                if let wait = probe.take(now: now) {
+                    requesterBuckets[requester] = bucket
+                    return wait
+                }
+                if let wait = accountBucket.take(now: now) {
+                    accountBuckets[account] = accountBucket
+                    return wait
+                }
+                bucket = probe
+                accountBuckets[account] = accountBucket
+                requesterBuckets[requester] = bucket
+                return nil
+            }
+            let wait = bucket.take(now: now)
+            requesterBuckets[requester] = bucket
+            return wait
+        }
+        if let perAccount {
+            var bucket = accountBuckets[account] ?? TokenBucket(ratePerSecond: perAccount.ratePerSecond, burst: perAccount.burst, now: now)
+            let wait = bucket.take(now: now)
+            accountBuckets[account] = bucket
+            return wait
+        }
+        return nil
+    }
+}
