@@ -89,7 +89,10 @@ let package = Package(
         // Runs the built executable as a user would.
         .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP", "TestSupport"]),
         .testTarget(name: "WorkerBrokerTests", dependencies: ["mfa-worker", "AMQP", "TOTP", "TestSupport"]),
+        // Broker restarts and a lost cluster node: run by scripts/test-faults.sh,
+        // which starts the nodes they break.
+        .testTarget(name: "FaultTests", dependencies: ["mfa-worker", "AMQP", "MFAClient", "TestSupport"]),
         // Helpers shared by the tests: running programs, a worker process, a requester.
-        .target(name: "TestSupport", dependencies: ["AMQP", "TOTP"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AMQP", "TOTP", "MFAClient"], path: "Tests/TestSupport"),
     ]
 )

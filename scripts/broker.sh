@@ -5,6 +5,7 @@
 #   scripts/broker.sh start     start the node (no-op when it answers already)
 #   scripts/broker.sh stop      stop it
 #   scripts/broker.sh status    exit 0 when it answers
+#   scripts/broker.sh restart   stop, then start
 #   scripts/broker.sh ctl ARGS  rabbitmqctl against it
 #
 # Settings (environment): MFA_BROKER_NAME (node short name, default mfa),
@@ -82,6 +83,7 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) answers ;;
+    restart) stop; start ;;
     ctl) shift; ctl "$@" ;;
-    *) sed -n '2,13p' "$0"; exit 2 ;;
+    *) sed -n '2,14p' "$0"; exit 2 ;;
 esac

@@ -22,35 +22,23 @@ public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComp
 
 /// Runs `executable` with `arguments`, feeding `stdin`, and collects output.
 public func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil) throws -> RunResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    // Output goes to files, so that no pipe can fill up and stall the child.
-    let outPath = NSTemporaryDirectory() + "mfa-run-\(UUID().uuidString).out"
-    let errPath = outPath + ".err"
-    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    let base = NSTemporaryDirectory() + "mfa-run-\(UUID().uuidString)"
     defer {
-        unlink(outPath)
-        unlink(errPath)
+        unlink(base + ".out")
+        unlink(base + ".err")
     }
-    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-    let input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    try? out.close()
-    try? err.close()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    process.waitUntilExit()
-    let outData = FileManager.default.contents(atPath: outPath) ?? Data()
-    let errData = FileManager.default.contents(atPath: errPath) ?? Data()
-    return RunResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    var command = executable
+    var commandArguments = arguments
+    if let directory {
+        // posix_spawn has no working directory of its own here: go through sh.
+        command = "/bin/sh"
+        commandArguments = ["-c", "cd \"$0\" && exec \"$@\"", directory, executable] + arguments
+    }
+    let child = try ChildProcess(command, commandArguments, environment: environment, stdin: stdin, outputPath: base + ".out", errorPath: base + ".err")
+    let status = child.wait() ?? -1
+    let outData = FileManager.default.contents(atPath: base + ".out") ?? Data()
+    let errData = FileManager.default.contents(atPath: base + ".err") ?? Data()
+    return RunResult(status: status, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
 }
 
 /// Runs the built `mfa-worker`.

@@ -19,7 +19,7 @@ public final class WorkerProcess {
     public let parameters: [String: (period: Int, digits: Int, algorithm: String)]
     public var configPath: String { directory.path + "/worker.yaml" }
     public var logPath: String { directory.path + "/worker.log" }
-    private var process: Process?
+    private var process: ChildProcess?
 
     /// - Parameters:
     ///   - accounts: name -> (period, digits, algorithm).
@@ -35,14 +35,16 @@ public final class WorkerProcess {
         extra: String = "",
         workers: Int = 2,
         password: String = "demo-worker-password",
-        port: Int = Broker.port
+        port: Int = Broker.port,
+        urls ports: [Int]? = nil,
+        keysFrom other: WorkerProcess? = nil
     ) {
         self.queue = queue
         self.parameters = accounts
         var keys: [String: TestKey] = [:]
         var accountLines = ""
         for (name, parameters) in accounts.sorted(by: { $0.key < $1.key }) {
-            let key = TestKey()
+            let key = other?.keys[name] ?? TestKey()
             keys[name] = key
             directory.write("secrets/\(name).key", key.base32 + "\n")
             accountLines += """
@@ -59,7 +61,7 @@ public final class WorkerProcess {
         let allowLines = allow.sorted(by: { $0.key < $1.key }).map { "  \($0.key): [\($0.value.joined(separator: ", "))]" }.joined(separator: "\n")
         directory.write("worker.yaml", """
             broker:
-              url: amqp://mfa-worker@127.0.0.1:\(port)/%2F
+              url: [\((ports ?? [port]).map { "amqp://mfa-worker@127.0.0.1:\($0)/%2F" }.joined(separator: ", "))]
               password_file: amqp-password
               prefetch: 64
               heartbeat_s: 10
@@ -84,16 +86,10 @@ public final class WorkerProcess {
     /// Starts the worker and waits until it consumes.
     @discardableResult
     public func start(waitForConsuming: Bool = true) throws -> WorkerProcess {
-        let process = Process()
-        process.executableURL = productsDirectory.appendingPathComponent("mfa-worker")
-        process.arguments = ["run", "--config", configPath]
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        self.process = process
+        process = try ChildProcess(
+            productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", configPath],
+            outputPath: logPath, errorPath: logPath
+        )
         if waitForConsuming {
             guard waitForLog("notice consuming", timeout: 20) else {
                 throw WorkerProcessError.didNotStart(log: self.log)
@@ -102,29 +98,24 @@ public final class WorkerProcess {
         return self
     }
 
-    /// Sends SIGTERM and waits for the exit; returns the exit status.
+    /// Sends `signal` (SIGTERM) and waits for the exit; returns the exit
+    /// status (128 + signal when killed by one).
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: TimeInterval = 15) -> Int32? {
-        guard let process, process.isRunning else { return self.process?.terminationStatus }
-        kill(process.processIdentifier, signal)
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        return process.terminationStatus
+        guard let process else { return nil }
+        guard process.isRunning else { return process.exitStatus }
+        process.signal(signal)
+        if let status = process.wait(timeout: timeout) { return status }
+        process.signal(SIGKILL)
+        return process.wait()
     }
 
-    public var pid: Int32? { process?.processIdentifier }
+    public var pid: Int32? { process?.pid }
     public var isRunning: Bool { process?.isRunning ?? false }
 
     /// Waits for the process to end by itself; returns its status.
     public func waitForExit(timeout: TimeInterval = 20) -> Int32? {
-        guard let process else { return nil }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return process.isRunning ? nil : process.terminationStatus
+        process?.wait(timeout: timeout)
     }
 
     public var log: String {

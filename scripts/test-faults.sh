@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The fault tests: a broker restart under load (node mfa-fault on
+# 127.0.0.1:5681) and a lost node of a 3-node cluster (scripts/cluster.sh).
+# Starts the nodes they need, runs them, stops the nodes. Expects the test
+# build of scripts/test.sh (or runs swift build --build-tests itself).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+started=$(date +%s)
+MFA_BROKER_NAME=mfa-fault MFA_BROKER_PORT=5681 scripts/broker.sh start
+scripts/cluster.sh start
+cleanup() {
+    MFA_BROKER_NAME=mfa-fault MFA_BROKER_PORT=5681 scripts/broker.sh stop || true
+    scripts/cluster.sh stop || true
+}
+trap cleanup EXIT
+
+swift build --build-tests >/dev/null
+echo "faults: nodes up after $(( $(date +%s) - started )) s; running the fault tests"
+MFA_FAULT_TESTS=1 swift test --skip-build --filter FaultTests
