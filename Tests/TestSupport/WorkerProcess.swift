@@ -34,6 +34,7 @@ public final class WorkerProcess {
         brokerExtra: String = "",
         extra: String = "",
         workers: Int = 2,
+        shutdownTimeout: Int = 5,
         password: String = "demo-worker-password",
         port: Int = Broker.port,
         urls ports: [Int]? = nil,
@@ -76,7 +77,7 @@ public final class WorkerProcess {
             allow:
             \(allowLines)
             workers: \(workers)
-            shutdown_timeout_s: 5
+            shutdown_timeout_s: \(shutdownTimeout)
             \(extra)
             """, mode: 0o644)
     }
@@ -92,7 +93,7 @@ public final class WorkerProcess {
         )
         if waitForConsuming {
             guard waitForLog("notice consuming", timeout: 20) else {
-                throw WorkerProcessError.didNotStart(log: self.log)
+                throw WorkerProcessError.didNotStart(log: "exit status \(process?.exitStatus.map(String.init) ?? "none (running)"); config:\n\((try? String(contentsOfFile: configPath, encoding: .utf8)) ?? "")\nlog:\n" + self.log)
             }
         }
         return self
@@ -137,8 +138,15 @@ public final class WorkerProcess {
     /// computed by oathtool (not by the worker's own engine).
     public func expectedCode(account: String, windowStart: Int64) throws -> String {
         guard let key = keys[account], let parameters = parameters[account] else { return "" }
-        return try Oathtool.code(base32: key.base32, time: windowStart, period: parameters.period, digits: parameters.digits, algorithm: parameters.algorithm)
+        let cacheKey = "\(account)@\(windowStart)"
+        if let cached = codeCache.withLock({ $0[cacheKey] }) { return cached }
+        let code = try Oathtool.code(base32: key.base32, time: windowStart, period: parameters.period, digits: parameters.digits, algorithm: parameters.algorithm)
+        codeCache.withLock { $0[cacheKey] = code }
+        return code
     }
+
+    /// oathtool runs once per account and window.
+    private let codeCache = LockedCache()
 }
 
 public enum WorkerProcessError: Error, CustomStringConvertible {
@@ -157,5 +165,16 @@ public enum Oathtool {
             "--totp=\(algorithm)", "--base32", "--digits=\(digits)", "--time-step-size=\(period)s", "--now=@\(time)", base32,
         ])
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// A small locked dictionary (tests call from several threads).
+final class LockedCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [String: String] = [:]
+    func withLock<T>(_ body: (inout [String: String]) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&values)
     }
 }

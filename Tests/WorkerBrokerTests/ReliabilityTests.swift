@@ -1,0 +1,124 @@
+import AMQP
+import Foundation
+import Testing
+import TestSupport
+
+/// Crashes, stops and a deleted queue: nothing lost, nothing wrong.
+@Suite("Reliability against the broker")
+struct ReliabilityTests {
+    /// Sends `count` requests and collects replies until each correlation id
+    /// has one (duplicates from redelivery are fine), or `timeout`.
+    func collect(_ requester: Requester, sent: Set<[UInt8]>, timeout: TimeInterval) throws -> [[UInt8]: Requester.Reply] {
+        var replies: [[UInt8]: Requester.Reply] = [:]
+        let deadline = Date().addingTimeInterval(timeout)
+        while replies.count < sent.count && Date() < deadline {
+            for reply in try requester.replies(count: 1, timeout: 0.2) {
+                if let id = reply.properties.correlationID, sent.contains(id) { replies[id] = reply }
+            }
+        }
+        return replies
+    }
+
+    @Test("kill -9 in the middle of a load: the unacknowledged requests are redelivered and answered")
+    func killNine() throws {
+        let queue = Broker.uniqueQueueName("kill")
+        let first = try WorkerProcess(queue: queue, workers: 1).start()
+        let requester = try Requester(requestQueue: queue)
+        var sent = Set<[UInt8]>()
+        for _ in 0..<3000 { sent.insert(try requester.send(account: "sf-eu")!) }
+        // Let it answer some, then kill it without a word.
+        var early: [Requester.Reply] = []
+        while early.count < 300 { early += try requester.replies(count: 300 - early.count, timeout: 5) }
+        let killed = first.stop(signal: SIGKILL)
+        #expect(killed == Int32(137), "killed by signal 9")
+        let answeredBeforeKill = Set(early.compactMap { $0.properties.correlationID })
+
+        let second = try WorkerProcess(queue: queue, workers: 2, keysFrom: first).start()
+        defer { second.stop() }
+        var replies = try collect(requester, sent: sent.subtracting(answeredBeforeKill), timeout: 60)
+        for reply in early { replies[reply.properties.correlationID!] = reply }
+        #expect(replies.count == 3000, "\(3000 - replies.count) requests were lost")
+        // oathtool once per window, not per reply.
+        var expected: [Int64: String] = [:]
+        var wrong = 0
+        for reply in replies.values {
+            let start = reply.windowStart ?? 0
+            if expected[start] == nil { expected[start] = try first.expectedCode(account: "sf-eu", windowStart: start) }
+            if reply.code != expected[start] { wrong += 1 }
+        }
+        #expect(wrong == 0)
+        #expect(second.log.contains("info request"))
+        print("kill -9: \(answeredBeforeKill.count) answered before the kill, the rest by the next worker; 3,000 of 3,000 answered, 0 wrong")
+    }
+
+    @Test("A graceful stop in the middle of a load loses nothing; the next worker answers the rest")
+    func gracefulStopUnderLoad() throws {
+        let queue = Broker.uniqueQueueName("stop")
+        let first = try WorkerProcess(queue: queue, workers: 2).start()
+        let requester = try Requester(requestQueue: queue)
+        var sent = Set<[UInt8]>()
+        for _ in 0..<3000 { sent.insert(try requester.send(account: "sf-eu")!) }
+        var early: [Requester.Reply] = []
+        while early.count < 300 { early += try requester.replies(count: 300 - early.count, timeout: 5) }
+        #expect(first.stop() == 0)
+        #expect(first.log.contains("notice stopped"))
+        let second = try WorkerProcess(queue: queue, workers: 2, keysFrom: first).start()
+        defer { second.stop() }
+        var replies = try collect(requester, sent: sent, timeout: 60)
+        for reply in early { replies[reply.properties.correlationID!] = reply }
+        #expect(replies.count == 3000)
+    }
+
+    @Test("At a stop, a held request gets its code when its window opens in time, else unavailable with retry_after_ms")
+    func heldRequestsAtStop() throws {
+        let worker = try WorkerProcess(
+            accounts: ["short": (3, 6, "SHA1"), "long": (30, 6, "SHA1")],
+            allow: ["rpa-bot-eu-1": ["short", "long"]],
+            shutdownTimeout: 4
+        ).start()
+        let requester = try Requester(requestQueue: worker.queue)
+        // long: 5 to 28.5 s left, so its next window opens after the 4 s timeout.
+        Phase.wait(period: 30_000, from: 1500, to: 25_000)
+        // short: 0.8 to 1.8 s left, so its next window opens within the timeout.
+        Phase.wait(period: 3000, from: 1200, to: 2200)
+        let short = try requester.send(account: "short", minValidity: 2000)
+        let long = try requester.send(account: "long", minValidity: 29_000)
+        usleep(300_000)
+        let stopping = Date()
+        #expect(worker.stop() == 0)
+        let shortReply = try #require(try requester.reply(to: short, timeout: 5))
+        let longReply = try #require(try requester.reply(to: long, timeout: 5))
+        #expect(shortReply.status == "ok")
+        #expect(shortReply.code == (try worker.expectedCode(account: "short", windowStart: shortReply.windowStart ?? 0)))
+        #expect(longReply.error == "unavailable")
+        let retryAfter = try #require((longReply.json["retry_after_ms"] as? NSNumber)?.int64Value)
+        let nextWindow = (Int64(stopping.timeIntervalSince1970) / 30 + 1) * 30_000
+        #expect(abs(retryAfter - (nextWindow - Int64(stopping.timeIntervalSince1970 * 1000))) < 2000)
+    }
+
+    @Test("A second stop signal exits at once")
+    func secondSignal() throws {
+        let worker = try WorkerProcess(accounts: ["long": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["long"]], shutdownTimeout: 60).start()
+        let requester = try Requester(requestQueue: worker.queue)
+        Phase.wait(period: 30_000, from: 1500, to: 20_000)
+        try requester.send(account: "long", minValidity: 29_000)
+        usleep(300_000)
+        kill(worker.pid!, SIGTERM)
+        #expect(worker.waitForLog("answering held requests before stopping"))
+        kill(worker.pid!, SIGTERM)
+        #expect(worker.waitForExit(timeout: 3) == 1)
+        #expect(worker.log.contains("second stop signal: exiting at once"))
+    }
+
+    @Test("The request queue deleted under the worker: the consumer is re-established")
+    func queueDeleted() throws {
+        let worker = try WorkerProcess().start()
+        defer { worker.stop() }
+        let admin = try Broker.admin()
+        defer { admin.close() }
+        try admin.deleteQueue(worker.queue)
+        #expect(worker.waitForLog("the broker cancelled the consumer; consuming again", count: 2))
+        let requester = try Requester(requestQueue: worker.queue)
+        #expect(try requester.ask(account: "sf-eu")?.status == "ok")
+    }
+}
