@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # README's test command: installs what is missing, starts the project's
-# RabbitMQ node on 127.0.0.1 (with the test users), and runs every test.
+# RabbitMQ node on 127.0.0.1 (with the test users), and runs every test:
+# the unit and broker tests, the fault tests (with RabbitMQ nodes of their
+# own), 30 s of fuzzing, and a benchmark smoke run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +13,12 @@ echo "test: building"
 swift build --build-tests
 echo "test: running the test suite (unit tests, command line, examples, and the broker tests against 127.0.0.1:5672)"
 swift test --skip-build
+
+echo "test: fault tests (a broker restart under load, a lost cluster node; their own RabbitMQ nodes)"
+scripts/test-faults.sh
+
+echo "test: fuzzing the request decoder for 30 s"
+scripts/fuzz.sh 30
 
 echo "test: benchmark smoke run (release build; the figures of a smoke run mean little)"
 Benchmarks/run.sh --smoke
