@@ -58,8 +58,13 @@ final class ClientLoop {
 
     private func connect() {
         let url = configuration.urls[urlIndex % configuration.urls.count]
+        // Connecting blocks this thread: never past the nearest caller's deadline.
+        var settings = configuration.settings(for: url)
+        let now = ClientClock.now()
+        let nearest = shared.state.withLock { $0.pending.values.map(\.deadline).min() } ?? now + Int64(settings.timeoutMilliseconds)
+        settings.timeoutMilliseconds = Int(max(100, min(Int64(settings.timeoutMilliseconds), nearest - now)))
         do {
-            let connection = try AMQPConnection(configuration.settings(for: url))
+            let connection = try AMQPConnection(settings)
             replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
             try connection.consume(queue: replyQueue, noAck: true)
             self.connection = connection

@@ -77,11 +77,9 @@ struct ClientTests {
             password: "rpa-bot-eu-1-password", requestQueue: idle
         ))
         defer { waiting.close() }
-        let started = ContinuousClock.now
         await #expect(throws: MFAClientError.timeout) {
             try await waiting.code(for: "sf-eu", timeout: .milliseconds(500))
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
 
         let wrong = MFAClient(MFAClientConfiguration(
             urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")], password: "wrong"
