@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // C libraries. Only AMQP imports CRabbitMQ; only TOTP imports COpenSSL.
@@ -29,6 +31,8 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // The kernel's clock discipline (adjtimex), for the clock check.
+        .systemLibrary(name: "CClock"),
 
         // Pure layers.
         .target(name: "TOTP", dependencies: ["COpenSSL"]),
@@ -47,8 +51,10 @@ let package = Package(
         .target(
             name: "MFAWorker",
             dependencies: [
-                "AMQP", "MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP",
+                "AMQP", "MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP", "CClock",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 

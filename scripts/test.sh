@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/broker.sh start
 
+# Every worker the tests run leaves its log, audit trail and keys here for
+# the secret scan below.
+export MFA_TEST_EVIDENCE=/tmp/mfa-test-evidence
+rm -rf "$MFA_TEST_EVIDENCE"
+
 echo "test: building"
 swift build --build-tests
 echo "test: running the test suite (unit tests, command line, examples, and the broker tests against 127.0.0.1:5672)"
@@ -16,6 +21,9 @@ swift test --skip-build
 
 echo "test: fault tests (a broker restart under load, a lost cluster node; their own RabbitMQ nodes)"
 scripts/test-faults.sh
+
+echo "test: scanning every log line and audit record of the tests for every secret and code"
+python3 scripts/scan-secrets.py "$MFA_TEST_EVIDENCE"
 
 echo "test: fuzzing the request decoder for 30 s"
 scripts/fuzz.sh 30

@@ -49,6 +49,8 @@ extension WorkerConfiguration {
         log = try Self.log(mapping.optional("log"))
         shutdownTimeoutSeconds = try mapping.optional("shutdown_timeout_s")?.int(in: 0...3600) ?? WorkerConfiguration.defaultShutdownTimeoutSeconds
         rateLimit = try Self.rateLimit(mapping.optional("rate_limit"), allow: allow)
+        metrics = try Self.metrics(mapping.optional("metrics"))
+        audit = try Self.audit(mapping.optional("audit"), directory: directory)
         try mapping.finish()
     }
 
@@ -101,11 +103,22 @@ extension WorkerConfiguration {
             throw maximumValue.error("must not be less than reconnect_initial_ms (\(initial))")
         }
         let connectTimeout = try mapping.optional("connect_timeout_ms")?.int(in: 100...600_000) ?? 10_000
+        let tls = try Self.tls(mapping.optional("tls"), directory: directory)
+        if tls.external && password != .url {
+            throw value.error("tls.external logs in with the client certificate: drop password_file and password_env")
+        }
+        if tls.external && (tls.certFile == nil || tls.keyFile == nil) {
+            throw value.error("tls.external needs tls.cert_file and tls.key_file")
+        }
+        if (tls.certFile == nil) != (tls.keyFile == nil) {
+            throw value.error("tls.cert_file and tls.key_file go together")
+        }
         try mapping.finish()
         return BrokerSettings(
             urls: urls, password: password, prefetch: prefetch, heartbeatSeconds: heartbeat,
             publisherConfirms: confirms, reconnectInitialMilliseconds: initial,
-            reconnectMaxMilliseconds: max(maximum, initial), connectTimeoutMilliseconds: connectTimeout
+            reconnectMaxMilliseconds: max(maximum, initial), connectTimeoutMilliseconds: connectTimeout,
+            tls: tls
         )
     }
 
@@ -174,6 +187,64 @@ extension WorkerConfiguration {
         let burst = try mapping.optional("burst")?.int(in: 1...1_000_000) ?? max(1, Int(rate.rounded(.up)))
         try mapping.finish()
         return RateLimitSettings.Limit(ratePerSecond: rate, burst: burst)
+    }
+
+    private static func tls(_ value: YAMLValue?, directory: String) throws(ConfigurationError) -> TLSSettings {
+        var settings = TLSSettings()
+        guard let value else { return settings }
+        var mapping = try value.mapping()
+        settings.caFile = try mapping.optional("ca_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory) }
+        settings.certFile = try mapping.optional("cert_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory) }
+        settings.keyFile = try mapping.optional("key_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory) }
+        settings.external = try mapping.optional("external")?.bool() ?? false
+        settings.verifyPeer = try mapping.optional("verify_peer")?.bool() ?? true
+        settings.verifyHostname = try mapping.optional("verify_hostname")?.bool() ?? true
+        try mapping.finish()
+        for (key, path) in [("ca_file", settings.caFile), ("cert_file", settings.certFile), ("key_file", settings.keyFile)] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw ConfigurationError(file: value.file, keyPath: "broker.tls.\(key)", line: value.line, message: FileProblem.describe(path: path, fallback: "cannot be read"))
+            }
+        }
+        return settings
+    }
+
+    private static func metrics(_ value: YAMLValue?) throws(ConfigurationError) -> MetricsSettings {
+        guard let value else { return .default }
+        var mapping = try value.mapping()
+        var settings = MetricsSettings.default
+        if let listen = mapping.optional("listen") {
+            let text = try listen.nonEmptyString()
+            if text == "off" {
+                settings.host = nil
+            } else {
+                guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
+                    throw listen.error("must be HOST:PORT (127.0.0.1:9464) or off")
+                }
+                var host = String(text[..<colon])
+                if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+                guard !host.isEmpty else { throw listen.error("must be HOST:PORT (127.0.0.1:9464) or off") }
+                settings.host = host
+                settings.port = port
+            }
+        }
+        try mapping.finish()
+        return settings
+    }
+
+    private static func audit(_ value: YAMLValue?, directory: String) throws(ConfigurationError) -> AuditSettings {
+        guard let value else { return AuditSettings() }
+        var mapping = try value.mapping()
+        var settings = AuditSettings()
+        if let path = mapping.optional("path") {
+            let text = try path.nonEmptyString()
+            switch text {
+            case "off": settings.destination = .off
+            case "stdout": settings.destination = .standardOutput
+            default: settings.destination = .file(resolve(text, against: directory))
+            }
+        }
+        try mapping.finish()
+        return settings
     }
 
     private static func log(_ value: YAMLValue?) throws(ConfigurationError) -> LogSettings {

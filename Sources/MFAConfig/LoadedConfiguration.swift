@@ -67,6 +67,20 @@ public struct LoadedConfiguration: Sendable {
         }
     }
 
+    /// The running configuration after a reload: `next`'s accounts, `allow`,
+    /// `reply` and rate limits, `running`'s everything else.
+    public init(merging next: LoadedConfiguration, into running: LoadedConfiguration) {
+        var configuration = running.configuration
+        configuration.accounts = next.configuration.accounts
+        configuration.allow = next.configuration.allow
+        configuration.reply = next.configuration.reply
+        configuration.rateLimit = next.configuration.rateLimit
+        self.configuration = configuration
+        accounts = next.accounts
+        brokerPassword = running.brokerPassword
+        warnings = next.warnings
+    }
+
     /// Reads the file at `path` and loads its secrets.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> LoadedConfiguration {
         try LoadedConfiguration(WorkerConfiguration.load(path: path), environment: environment)

@@ -24,6 +24,8 @@ public struct WorkerConfiguration: Sendable {
     /// window before answering them `unavailable`.
     public var shutdownTimeoutSeconds: Int
     public var rateLimit: RateLimitSettings
+    public var metrics: MetricsSettings
+    public var audit: AuditSettings
 
     public static let defaultShutdownTimeoutSeconds = 30
 
@@ -32,7 +34,7 @@ public struct WorkerConfiguration: Sendable {
     }
 }
 
-public struct BrokerSettings: Sendable {
+public struct BrokerSettings: Sendable, Equatable {
     /// One URL, or several (a cluster's nodes), tried in order.
     public var urls: [BrokerURL]
     public var password: PasswordSource
@@ -47,6 +49,8 @@ public struct BrokerSettings: Sendable {
     public var reconnectMaxMilliseconds: Int
     /// Limit on connecting, the handshake and each synchronous call.
     public var connectTimeoutMilliseconds: Int
+    /// TLS settings for `amqps://` URLs.
+    public var tls: TLSSettings
 
     public static let defaultPrefetch = 64
     public static let defaultHeartbeatSeconds = 30
@@ -179,5 +183,69 @@ public struct RateLimitSettings: Sendable, Equatable {
         self.perRequester = perRequester
         self.perAccount = perAccount
         self.requesters = requesters
+    }
+}
+
+/// `broker.tls`: how `amqps://` connections check the broker and present
+/// themselves.
+public struct TLSSettings: Sendable, Equatable {
+    /// CA certificates (PEM) the broker's certificate must chain to; absent:
+    /// the system's.
+    public var caFile: String?
+    /// A client certificate and its key (PEM).
+    public var certFile: String?
+    public var keyFile: String?
+    /// Log in with the client certificate (EXTERNAL, through RabbitMQ's
+    /// rabbitmq_auth_mechanism_ssl plugin) instead of a password.
+    public var external: Bool
+    public var verifyPeer: Bool
+    public var verifyHostname: Bool
+
+    public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, external: Bool = false, verifyPeer: Bool = true, verifyHostname: Bool = true) {
+        self.caFile = caFile
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.external = external
+        self.verifyPeer = verifyPeer
+        self.verifyHostname = verifyHostname
+    }
+
+    /// Warnings to log at every start: checks turned off.
+    public var warnings: [String] {
+        var warnings: [String] = []
+        if !verifyPeer { warnings.append("broker.tls.verify_peer is false: the broker's certificate is not checked, so anyone on the path can pose as the broker") }
+        if !verifyHostname { warnings.append("broker.tls.verify_hostname is false: any certificate of the CA is accepted for any broker name") }
+        return warnings
+    }
+}
+
+/// `metrics`: Prometheus text and health on an HTTP listener.
+public struct MetricsSettings: Sendable, Equatable {
+    /// `host:port`, or nil when `listen: off`.
+    public var host: String?
+    public var port: Int
+
+    public init(host: String? = "127.0.0.1", port: Int = 9464) {
+        self.host = host
+        self.port = port
+    }
+
+    public static let `default` = MetricsSettings()
+    public var isEnabled: Bool { host != nil }
+}
+
+/// `audit`: one JSON line per issuance and per denial, never the code.
+public struct AuditSettings: Sendable, Equatable {
+    public enum Destination: Sendable, Equatable {
+        case off
+        case standardOutput
+        /// An absolute path; lines are appended.
+        case file(String)
+    }
+
+    public var destination: Destination
+
+    public init(destination: Destination = .off) {
+        self.destination = destination
     }
 }

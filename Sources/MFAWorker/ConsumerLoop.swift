@@ -119,7 +119,10 @@ final class ConsumerLoop {
             }
             let event = try connection.nextEvent(timeoutMilliseconds: timeout)
             try handle(event, connection)
-            if case .timeout = event { LogSink.flush() }
+            if case .timeout = event {
+                LogSink.flush()
+                shared.audit.flush()
+            }
         }
     }
 
@@ -169,6 +172,8 @@ final class ConsumerLoop {
 
     private func handle(_ delivery: Delivery, _ connection: AMQPConnection) throws(AMQPError) {
         let received = DispatchTime.now().uptimeNanoseconds
+        shared.metrics.started()
+        defer { shared.metrics.settled() }
         let now = SystemTime.unixMilliseconds()
         shared.statistics.lastDeliveryMilliseconds.store(now, ordering: .relaxed)
         let properties = delivery.properties
@@ -193,7 +198,7 @@ final class ConsumerLoop {
             ])
         case .reject(let requester, let correlationID):
             try connection.reject(deliveryTag: delivery.deliveryTag, requeue: false)
-            shared.statistics.count(.rejected)
+            shared.metrics.counted(.rejected, nanoseconds: DispatchTime.now().uptimeNanoseconds &- received)
             logger.warning("request without reply_to rejected", metadata: [
                 "requester": .string(requester ?? "-"),
                 "correlation_id": .string(TextEscaping.correlationID(correlationID)),
@@ -230,13 +235,15 @@ final class ConsumerLoop {
         } else if let deliveryTag {
             try connection.ack(deliveryTag: deliveryTag)
         }
-        shared.statistics.count(reply.outcome)
     }
 
     private func log(_ reply: Reply, receivedAt: UInt64) {
+        let nanoseconds = DispatchTime.now().uptimeNanoseconds &- receivedAt
+        shared.metrics.counted(reply.outcome, nanoseconds: nanoseconds)
+        shared.audit.record(reply)
         // Built only when the line is written: this is the hot path.
         guard logger.logLevel <= .info else { return }
-        let micros = (DispatchTime.now().uptimeNanoseconds &- receivedAt) / 1000
+        let micros = nanoseconds / 1000
         var metadata: Logger.Metadata = [
             "requester": .string(reply.requester ?? "-"),
             "account": .string(reply.account ?? "-"),
@@ -311,5 +318,6 @@ final class ConsumerLoop {
             try connection.nack(deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)
         }
         LogSink.flush()
+        shared.audit.flush()
     }
 }

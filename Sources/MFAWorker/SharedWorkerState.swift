@@ -10,9 +10,14 @@ public final class SharedWorkerState: Sendable {
     /// The rate buckets, shared by every consumer thread.
     private let limiter: Mutex<RateLimiter>
     private let limited: Atomic<Bool>
-    public let statistics = WorkerStatistics()
+    public let statistics: WorkerStatistics
+    public let metrics: WorkerMetrics
+    public let audit: AuditTrail
 
-    public init(_ state: ServiceState) {
+    public init(_ state: ServiceState, audit: AuditTrail) {
+        statistics = WorkerStatistics()
+        metrics = WorkerMetrics(statistics: statistics)
+        self.audit = audit
         self.state = Mutex(state)
         generation = Atomic(state.generation)
         limiter = Mutex(state.rateLimits)

@@ -17,13 +17,22 @@ public struct WorkerRuntime: Sendable {
     public init(_ loaded: LoadedConfiguration, workers: Int? = nil) {
         let configuration = loaded.configuration
         let broker = configuration.broker
+        let tls = broker.tls
         endpoints = broker.urls.map { url in
-            url.connectionSettings(
+            var settings = url.connectionSettings(
                 password: loaded.brokerPassword?.text,
                 heartbeatSeconds: broker.heartbeatSeconds,
+                tls: ConnectionSettings.TLS(
+                    caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile,
+                    verifyPeer: tls.verifyPeer, verifyHostname: tls.verifyHostname
+                ),
                 timeoutMilliseconds: broker.connectTimeoutMilliseconds,
                 connectionName: "mfa-worker"
             )
+            if tls.external {
+                settings.credentials = .external(identity: url.user ?? "mfa-worker")
+            }
+            return settings
         }
         queue = configuration.requestQueue
         prefetch = broker.prefetch

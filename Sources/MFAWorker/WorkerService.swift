@@ -16,14 +16,24 @@ public struct StartupError: Error, CustomStringConvertible {
 public final class WorkerService {
     public let runtime: WorkerRuntime
     public let shared: SharedWorkerState
-    private let loaded: LoadedConfiguration
+    private var loaded: LoadedConfiguration
+    private let configPath: String?
     private let logger: Logger
+    private let clock: ClockMonitor
+    private var health: HealthServer?
 
-    public init(_ loaded: LoadedConfiguration, logger: Logger, workers: Int? = nil) {
+    /// - Parameter configPath: the file SIGHUP reads again; nil: no reload.
+    public init(_ loaded: LoadedConfiguration, configPath: String? = nil, logger: Logger, workers: Int? = nil) throws(StartupError) {
         self.loaded = loaded
+        self.configPath = configPath
         self.logger = logger
         runtime = WorkerRuntime(loaded, workers: workers)
-        shared = SharedWorkerState(ServiceState(loaded))
+        shared = SharedWorkerState(ServiceState(loaded), audit: try AuditTrail(loaded.configuration.audit))
+        clock = ClockMonitor(metrics: shared.metrics, logger: logger)
+        let metrics = loaded.configuration.metrics
+        if let host = metrics.host {
+            health = try HealthServer(host: host, port: metrics.port, metrics: shared.metrics, shared: shared, clock: clock)
+        }
     }
 
     /// Connects once to the first node that answers and declares the
@@ -69,9 +79,11 @@ public final class WorkerService {
         _ = SignalPipe.install()
 
         try preflight()
-        for warning in loaded.warnings {
+        for warning in loaded.warnings + (runtime.endpoints.contains { $0.tls != nil } ? loaded.configuration.broker.tls.warnings : []) {
             logger.warning("configuration", metadata: ["reason": .string(warning)])
         }
+        clock.check()
+        health?.start()
 
         let group = DispatchGroup()
         for index in 0..<runtime.workers {
@@ -85,7 +97,7 @@ public final class WorkerService {
             thread.start()
         }
         logger.notice("consuming", metadata: [
-            "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts"),
+            "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts; metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
         ])
         LogSink.flush()
 
@@ -115,9 +127,43 @@ public final class WorkerService {
         return 0
     }
 
-    /// SIGHUP: read the configuration again (issue: reload).
+    /// SIGHUP: reads the configuration again. Accounts (secrets included),
+    /// `allow`, `reply` and rate limits apply at once and whole, or not at
+    /// all; other sections need a restart and are left as they are.
     private func reload() {
-        logger.warning("SIGHUP: reload is not supported yet; restart to apply changes")
+        guard let configPath else {
+            logger.warning("SIGHUP: no configuration file to read again")
+            return
+        }
+        let next: LoadedConfiguration
+        do {
+            next = try LoadedConfiguration.load(path: configPath)
+        } catch {
+            logger.error("reload refused; the running configuration stays", metadata: ["reason": .string(error.description)])
+            LogSink.flush()
+            return
+        }
+        let current = loaded.configuration, incoming = next.configuration
+        var restart: [String] = []
+        if current.broker != incoming.broker || loaded.brokerPassword != next.brokerPassword { restart.append("broker") }
+        if current.requestQueue != incoming.requestQueue { restart.append("request_queue") }
+        if current.metrics != incoming.metrics { restart.append("metrics") }
+        if current.audit != incoming.audit { restart.append("audit") }
+        if current.workers != incoming.workers { restart.append("workers") }
+        if current.log != incoming.log { restart.append("log") }
+        if current.shutdownTimeoutSeconds != incoming.shutdownTimeoutSeconds { restart.append("shutdown_timeout_s") }
+
+        let generation = shared.stateGeneration + 1
+        shared.replaceState(ServiceState(next, generation: generation))
+        // What applies is kept; what needs a restart stays as it runs.
+        loaded = LoadedConfiguration(merging: next, into: loaded)
+        for warning in next.warnings {
+            logger.warning("configuration", metadata: ["reason": .string(warning)])
+        }
+        var reason = "reload \(generation): \(next.accounts.count) accounts, \(incoming.allow.requesters.count) requesters"
+        if !restart.isEmpty { reason += "; changes to \(restart.joined(separator: ", ")) need a restart and are not applied" }
+        logger.notice("configuration reloaded", metadata: ["reason": .string(reason)])
+        LogSink.flush()
     }
 }
 

@@ -35,7 +35,7 @@ struct RunCommand: ParsableCommand {
         LoggingSystem.bootstrap { label in
             WorkerLogHandler(label: label, format: log.format, level: log.level.loggerLevel)
         }
-        let service = WorkerService(loaded, logger: Logger(label: "mfa-worker"), workers: workers)
+        let service = try WorkerService(loaded, configPath: path, logger: Logger(label: "mfa-worker"), workers: workers)
         let status = try service.run()
         if status != 0 { throw ExitCode(status) }
     }

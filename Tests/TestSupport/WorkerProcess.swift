@@ -19,6 +19,8 @@ public final class WorkerProcess {
     public let parameters: [String: (period: Int, digits: Int, algorithm: String)]
     public var configPath: String { directory.path + "/worker.yaml" }
     public var logPath: String { directory.path + "/worker.log" }
+    public var auditPath: String { directory.path + "/audit.jsonl" }
+    public var audit: String { (try? String(contentsOfFile: auditPath, encoding: .utf8)) ?? "" }
     private var process: ChildProcess?
 
     /// - Parameters:
@@ -38,7 +40,9 @@ public final class WorkerProcess {
         password: String = "demo-worker-password",
         port: Int = Broker.port,
         urls ports: [Int]? = nil,
-        keysFrom other: WorkerProcess? = nil
+        keysFrom other: WorkerProcess? = nil,
+        metricsPort: Int? = nil,
+        audit: Bool = true
     ) {
         self.queue = queue
         self.parameters = accounts
@@ -78,11 +82,36 @@ public final class WorkerProcess {
             \(allowLines)
             workers: \(workers)
             shutdown_timeout_s: \(shutdownTimeout)
+            metrics: {listen: \(metricsPort.map { "127.0.0.1:\($0)" } ?? "off")}
+            audit: {path: \(audit ? "audit.jsonl" : "off")}
             \(extra)
             """, mode: 0o644)
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        keepEvidence()
+    }
+
+    /// Copies the log, the audit trail and the keys (with their parameters)
+    /// to `$MFA_TEST_EVIDENCE` (default /tmp/mfa-test-evidence), where
+    /// scripts/scan-secrets.py looks for any secret or code in them after
+    /// the suite.
+    private func keepEvidence() {
+        let root = ProcessInfo.processInfo.environment["MFA_TEST_EVIDENCE"] ?? "/tmp/mfa-test-evidence"
+        let folder = root + "/" + (directory.path as NSString).lastPathComponent
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for name in ["worker.log", "audit.jsonl"] where FileManager.default.fileExists(atPath: directory.path + "/" + name) {
+            try? FileManager.default.copyItem(atPath: directory.path + "/" + name, toPath: folder + "/" + name)
+        }
+        let keyList = keys.map { name, key in
+            ["account": name, "base32": key.base32, "period": String(parameters[name]?.period ?? 30),
+             "digits": String(parameters[name]?.digits ?? 6), "algorithm": parameters[name]?.algorithm ?? "SHA1"]
+        }
+        if let data = try? JSONSerialization.data(withJSONObject: keyList) {
+            _ = FileManager.default.createFile(atPath: folder + "/keys.json", contents: data)
+        }
+    }
 
     /// Starts the worker and waits until it consumes.
     @discardableResult

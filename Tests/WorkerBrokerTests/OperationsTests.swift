@@ -1,0 +1,212 @@
+import AMQP
+import Foundation
+import Testing
+import TestSupport
+
+/// Metrics, health, audit, reload and the secret-file rule, against the
+/// running worker.
+@Suite("Operations against the worker")
+struct OperationsTests {
+    /// A free port for the metrics listener.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func get(_ port: Int, _ path: String) throws -> (status: Int, body: String) {
+        let result = try run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    static func value(_ metrics: String, _ name: String) -> Double? {
+        metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+    }
+
+    @Test("Metrics after a known number of requests; health and liveness; no code or secret in them")
+    func metricsAndHealth() throws {
+        let port = Self.freePort()
+        let worker = try WorkerProcess(accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]], metricsPort: port).start()
+        defer { worker.stop() }
+        let requester = try Requester(requestQueue: worker.queue)
+        var codes: [String] = []
+        for _ in 0..<5 { codes.append(try #require(try requester.ask(account: "sf-eu")?.code)) }
+        for _ in 0..<2 { #expect(try requester.ask(account: "other")?.error == "forbidden") }
+        #expect(try requester.reply(to: try requester.send(body: "not json"))?.error == "bad_request")
+        try requester.send(body: #"{"account":"sf-eu"}"#, replyTo: .some(nil))
+        #expect(worker.waitForLog("request without reply_to rejected"))
+
+        let (status, metrics) = try Self.get(port, "/metrics")
+        #expect(status == 200)
+        #expect(Self.value(metrics, #"mfa_requests_total{outcome="ok"}"#) == 5)
+        #expect(Self.value(metrics, #"mfa_requests_total{outcome="forbidden"}"#) == 2)
+        #expect(Self.value(metrics, #"mfa_requests_total{outcome="bad_request"}"#) == 1)
+        #expect(Self.value(metrics, #"mfa_requests_total{outcome="rejected"}"#) == 1)
+        #expect(Self.value(metrics, #"mfa_requests_total{outcome="rate_limited"}"#) == 0)
+        #expect(Self.value(metrics, "mfa_request_duration_seconds_count") == 9)
+        #expect(Self.value(metrics, "mfa_requests_in_flight") == 0)
+        #expect(Self.value(metrics, "mfa_replies_pending") == 0)
+        #expect(Self.value(metrics, "mfa_reconnects_total") == 0)
+        #expect(Self.value(metrics, "mfa_replies_unroutable_total") == 0)
+        #expect((Self.value(metrics, "mfa_seconds_since_last_delivery") ?? -1) >= 0)
+        #expect(Self.value(metrics, "mfa_clock_synchronized") != nil)
+        for code in codes { #expect(!metrics.contains(code)) }
+        #expect(!metrics.contains(worker.keys["sf-eu"]!.base32))
+
+        let health = try Self.get(port, "/healthz")
+        #expect(health.status == 200)
+        #expect(health.body.hasPrefix("ok: consuming") || health.body.hasPrefix("degraded"))
+        #expect(try Self.get(port, "/livez") == (200, "alive\n"))
+        #expect(try Self.get(port, "/nothing").status == 404)
+    }
+
+    @Test("An unsynchronised clock: mfa_clock_synchronized 0, /healthz degraded (still 200), one warning")
+    func unsynchronisedClock() throws {
+        let port = Self.freePort()
+        setenv("MFA_WORKER_ASSUME_CLOCK", "unsynchronized", 1)
+        let worker = try WorkerProcess(metricsPort: port).start()
+        unsetenv("MFA_WORKER_ASSUME_CLOCK")
+        defer { worker.stop() }
+        let health = try Self.get(port, "/healthz")
+        #expect(health.status == 200)
+        #expect(health.body.hasPrefix("degraded: the clock is not synchronised"))
+        #expect(Self.value(try Self.get(port, "/metrics").body, "mfa_clock_synchronized") == 0)
+        #expect(worker.log.components(separatedBy: "the clock is not synchronised (adjtimex)").count - 1 == 1)
+    }
+
+    @Test("A metrics port that cannot be bound ends start-up with one line")
+    func metricsPortInUse() throws {
+        let port = Self.freePort()
+        let first = try WorkerProcess(metricsPort: port).start()
+        defer { first.stop() }
+        let second = WorkerProcess(metricsPort: port)
+        try second.start(waitForConsuming: false)
+        #expect(second.waitForExit() == 1)
+        #expect(second.log == "Error: cannot listen for metrics on 127.0.0.1:\(port) (metrics.listen): address already in use\n")
+    }
+
+    @Test("The audit trail: one record per issuance and per denial, never the code")
+    func audit() throws {
+        let worker = try WorkerProcess(accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]]).start()
+        defer { worker.stop() }
+        let requester = try Requester(requestQueue: worker.queue)
+        let ok = try #require(try requester.ask(account: "sf-eu"))
+        #expect(try requester.ask(account: "other")?.error == "forbidden")
+        worker.stop()
+        let records = worker.audit.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(records.count == 2)
+        let issued = records.first { $0["outcome"] as? String == "ok" }
+        #expect(issued?["requester"] as? String == "rpa-bot-eu-1")
+        #expect(issued?["account"] as? String == "sf-eu")
+        #expect((issued?["window_start"] as? NSNumber)?.int64Value == ok.windowStart)
+        #expect(issued?["correlation_id"] as? String == String(decoding: ok.properties.correlationID!, as: UTF8.self))
+        #expect(issued?["ts"] is String)
+        let denied = records.first { $0["outcome"] as? String == "forbidden" }
+        #expect(denied?["account"] as? String == "other")
+        #expect(!worker.audit.contains(ok.code!))
+    }
+
+    @Test("SIGHUP under load: a valid file applies whole, an invalid one is refused whole; no request lost")
+    func reloadUnderLoad() throws {
+        let worker = try WorkerProcess(accounts: ["sf-eu": (30, 6, "SHA1"), "sf-us": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]]).start()
+        defer { worker.stop() }
+        let queue = worker.queue
+        // Load: a requester asking for sf-eu all along.
+        let stop = StopFlag()
+        let answered = Counter()
+        let failures = Counter()
+        let load = Thread {
+            guard let requester = try? Requester(requestQueue: queue) else { return }
+            while !stop.isSet {
+                if (try? requester.ask(account: "sf-eu"))??.status == "ok" { answered.add() } else { failures.add() }
+            }
+        }
+        load.start()
+        let requester = try Requester(requestQueue: worker.queue)
+        #expect(try requester.ask(account: "sf-us")?.error == "forbidden")
+
+        // Valid: allow sf-us too.
+        let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
+        let widened = config.replacingOccurrences(of: "rpa-bot-eu-1: [sf-eu]", with: "rpa-bot-eu-1: [sf-eu, sf-us]")
+        worker.directory.write("worker.yaml", widened, mode: 0o644)
+        kill(worker.pid!, SIGHUP)
+        #expect(worker.waitForLog("configuration reloaded"))
+        usleep(300_000)
+        #expect(try requester.ask(account: "sf-us")?.status == "ok")
+
+        // Invalid: the allowlist names an account that does not exist, and
+        // sf-us is taken away in the same file. Nothing of it applies.
+        let broken = widened.replacingOccurrences(of: "rpa-bot-eu-1: [sf-eu, sf-us]", with: "rpa-bot-eu-1: [sf-eu, sf-typo]")
+        worker.directory.write("worker.yaml", broken, mode: 0o644)
+        kill(worker.pid!, SIGHUP)
+        #expect(worker.waitForLog("reload refused; the running configuration stays"))
+        #expect(worker.log.contains("names account 'sf-typo', which is not configured under accounts"))
+        #expect(try requester.ask(account: "sf-us")?.status == "ok")
+
+        // A broker change needs a restart: said, and not applied.
+        let moved = widened.replacingOccurrences(of: "prefetch: 64", with: "prefetch: 10")
+        worker.directory.write("worker.yaml", moved, mode: 0o644)
+        kill(worker.pid!, SIGHUP)
+        #expect(worker.waitForLog("changes to broker need a restart and are not applied"))
+
+        stop.set()
+        usleep(200_000)
+        #expect(answered.value > 10)
+        #expect(failures.value == 0)
+    }
+
+    @Test("A new secret takes effect on SIGHUP, and a loose secret file is refused then and at start-up")
+    func secretReloadAndLooseFile() throws {
+        let worker = try WorkerProcess().start()
+        defer { worker.stop() }
+        let requester = try Requester(requestQueue: worker.queue)
+        let before = try #require(try requester.ask(account: "sf-eu"))
+        let newKey = TestKey()
+        worker.directory.write("secrets/sf-eu.key", newKey.base32 + "\n")
+        kill(worker.pid!, SIGHUP)
+        #expect(worker.waitForLog("configuration reloaded"))
+        usleep(300_000)
+        let after = try #require(try requester.ask(account: "sf-eu"))
+        let start = try #require(after.windowStart)
+        #expect(after.code == (try Oathtool.code(base32: newKey.base32, time: start, period: 30, digits: 6, algorithm: "SHA1")))
+        if before.windowStart == after.windowStart { #expect(before.code != after.code) }
+
+        // Group-readable: the reload is refused, naming the file.
+        chmod(worker.directory.path + "/secrets/sf-eu.key", 0o640)
+        kill(worker.pid!, SIGHUP)
+        #expect(worker.waitForLog("reload refused"))
+        #expect(worker.log.contains("secrets/sf-eu.key is accessible by group or others (mode 640)"))
+        worker.stop()
+
+        // And at start-up.
+        let again = WorkerProcess()
+        chmod(again.directory.path + "/secrets/sf-eu.key", 0o644)
+        try again.start(waitForConsuming: false)
+        #expect(again.waitForExit() == 1)
+        #expect(again.log.contains("secrets/sf-eu.key is accessible by group or others (mode 644); run chmod 600 on it, or set allow_loose_secret_files: true"))
+    }
+
+    @Test("Least privilege: a requester can neither read the request queue nor declare queues of its own naming")
+    func requesterPermissions() throws {
+        let worker = try WorkerProcess().start()
+        defer { worker.stop() }
+        let connection = try Broker.connect("rpa-bot-eu-1")
+        defer { connection.close() }
+        #expect(throws: AMQPError.self) { try connection.consume(queue: worker.queue) }
+        try connection.reopenChannel()
+        do {
+            try connection.declareQueue("mfa-code-request-stolen", durable: true)
+            Issue.record("a requester declared a queue of its own naming")
+        } catch {
+            #expect(error.replyCode == 403)
+        }
+    }
+}
