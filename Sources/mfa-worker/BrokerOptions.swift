@@ -23,6 +23,24 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The worker's request queue (default: the configuration's, else mfa-code-request).", valueName: "name"))
     var queue: String?
 
+    @Option(help: ArgumentHelp("amqps: CA certificates (PEM) the broker's certificate must chain to.", valueName: "path"))
+    var tlsCaFile: String?
+
+    @Option(help: ArgumentHelp("amqps: a client certificate (PEM).", valueName: "path"))
+    var tlsCertFile: String?
+
+    @Option(help: ArgumentHelp("amqps: the client certificate's key (PEM).", valueName: "path"))
+    var tlsKeyFile: String?
+
+    @Flag(help: "amqps: log in with the client certificate (EXTERNAL) instead of a password.")
+    var tlsExternal = false
+
+    @Flag(help: "amqps: do not check the broker's certificate (insecure).")
+    var tlsNoVerifyPeer = false
+
+    @Flag(help: "amqps: do not check that the certificate names the broker's host (insecure).")
+    var tlsNoVerifyHostname = false
+
     @OptionGroup var config: ConfigOption
 
     /// The client configuration these options describe.
@@ -30,6 +48,10 @@ struct BrokerOptions: ParsableArguments {
         let environment = ProcessInfo.processInfo.environment
         var urls: [BrokerURL]
         var requestQueue = queue ?? RequestQueueSettings.defaultName
+        var tls = ConnectionSettings.TLS(
+            caFile: tlsCaFile, certFile: tlsCertFile, keyFile: tlsKeyFile,
+            verifyPeer: !tlsNoVerifyPeer, verifyHostname: !tlsNoVerifyHostname
+        )
         if let text = url ?? environment["MFA_BROKER_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
             do {
                 urls = try text.split(separator: ",").map { try BrokerURL(parsing: String($0).trimmingCharacters(in: .whitespaces)) }
@@ -44,6 +66,10 @@ struct BrokerOptions: ParsableArguments {
                 return url
             }
             if queue == nil { requestQueue = configuration.requestQueue.name }
+            // The broker's CA and checks, not the worker's own certificate.
+            if tlsCaFile == nil { tls.caFile = configuration.broker.tls.caFile }
+            tls.verifyPeer = tls.verifyPeer && configuration.broker.tls.verifyPeer
+            tls.verifyHostname = tls.verifyHostname && configuration.broker.tls.verifyHostname
         } else {
             throw CommandFailure("no broker: give --url, set MFA_BROKER_URL, or give --config")
         }
@@ -57,6 +83,15 @@ struct BrokerOptions: ParsableArguments {
         guard urls.allSatisfy({ $0.user != nil }) else {
             throw CommandFailure("no requester user: put it in the URL (amqp://USER@host/) or give --user")
         }
+        if (tlsCertFile == nil) != (tlsKeyFile == nil) {
+            throw CommandFailure("--tls-cert-file and --tls-key-file go together")
+        }
+        if tlsExternal && tlsCertFile == nil {
+            throw CommandFailure("--tls-external needs --tls-cert-file and --tls-key-file")
+        }
+        if tlsNoVerifyPeer || tlsNoVerifyHostname {
+            StandardError.print("warning: TLS \(tlsNoVerifyPeer ? "peer" : "host name") verification is off: anyone on the path can pose as the broker")
+        }
         var password: String?
         if let passwordFile {
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
@@ -69,6 +104,9 @@ struct BrokerOptions: ParsableArguments {
             }
             password = value
         }
-        return MFAClientConfiguration(urls: urls, password: password, requestQueue: requestQueue, connectionName: connectionName)
+        return MFAClientConfiguration(
+            urls: urls, password: password, tls: tls, externalLogin: tlsExternal,
+            requestQueue: requestQueue, connectionName: connectionName
+        )
     }
 }

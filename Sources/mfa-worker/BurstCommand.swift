@@ -83,7 +83,7 @@ struct BurstCommand: ParsableCommand {
         }
 
         let settings = BurstSettings(
-            url: url, logins: loginList, requestQueue: client.requestQueue, account: account,
+            url: url, tls: client.tls, logins: loginList, requestQueue: client.requestQueue, account: account,
             connections: connections, requests: requests, inflight: inflight, atOnce: atOnce,
             minValidityMilliseconds: minValidityMs, timeoutMilliseconds: Int(timeout * 1000), verifier: verifier
         )

@@ -42,7 +42,8 @@ public final class WorkerProcess {
         urls ports: [Int]? = nil,
         keysFrom other: WorkerProcess? = nil,
         metricsPort: Int? = nil,
-        audit: Bool = true
+        audit: Bool = true,
+        brokerURL: String? = nil
     ) {
         self.queue = queue
         self.parameters = accounts
@@ -66,8 +67,8 @@ public final class WorkerProcess {
         let allowLines = allow.sorted(by: { $0.key < $1.key }).map { "  \($0.key): [\($0.value.joined(separator: ", "))]" }.joined(separator: "\n")
         directory.write("worker.yaml", """
             broker:
-              url: [\((ports ?? [port]).map { "amqp://mfa-worker@127.0.0.1:\($0)/%2F" }.joined(separator: ", "))]
-              password_file: amqp-password
+              url: [\(brokerURL ?? (ports ?? [port]).map { "amqp://mfa-worker@127.0.0.1:\($0)/%2F" }.joined(separator: ", "))]
+            \(password.isEmpty ? "" : "  password_file: amqp-password")
               prefetch: 64
               heartbeat_s: 10
               reconnect_initial_ms: 100
