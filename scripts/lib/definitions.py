@@ -1,5 +1,7 @@
 """Prints the RabbitMQ definitions (users, permissions) of the demo and test
-broker. Passwords are the demo ones from README: loopback-only, never real.
+broker; with --without-test-admin, those of docker/compose.yaml
+(docker/rabbitmq/definitions.json). Passwords are the demo ones from
+README: never real.
 
 Least privilege (see README, "Users and permissions"):
 - the worker reads and configures only the request queues and writes only to
@@ -13,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import sys
 
 REQUEST_QUEUES = r"^mfa-code-request.*$"
 OWN_QUEUES = r"^amq\.gen-.*$"
@@ -28,6 +31,8 @@ USERS = [
     # For tests only: declares dead-letter exchanges, inspects and deletes queues.
     ("mfa-test-admin", "mfa-test-admin-password", ["administrator"], (".*", ".*", ".*")),
 ]
+if "--without-test-admin" in sys.argv:
+    USERS = [user for user in USERS if user[0] != "mfa-test-admin"]
 
 
 def password_hash(password: str) -> str:
