@@ -63,6 +63,7 @@ allow:
   rpa-bot-eu-1: [sf-automation-eu]
 workers: 2
 log: {level: ${MFA_BENCH_LOG_LEVEL:-info}}
+metrics: {listen: off}
 YAML
 
 "$bin/mfa-worker" run --config "$work/worker.yaml" > "$work/worker.log" 2>&1 &
