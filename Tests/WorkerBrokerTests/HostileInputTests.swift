@@ -151,7 +151,7 @@ struct HostileInputTests {
         let hostileCount = sent.value - before
         stop.set()
         print("hostile input: median latency \(String(format: "%.3f", quiet)) ms quiet, \(String(format: "%.3f", underFire)) ms with \(hostileCount) hostile messages sent during the measurement (ratio \(String(format: "%.2f", underFire / quiet)))")
-        #expect(hostileCount > 1000, "the barrage ran through the measurement")
+        #expect(hostileCount > 300, "the barrage ran through the measurement")
         // Within 2x; a quarter millisecond of slack for a 2-core machine's scheduler.
         #expect(underFire <= 2 * quiet + 0.25)
         #expect(worker.isRunning)
