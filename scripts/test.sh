@@ -19,7 +19,7 @@ swift build --build-tests
 echo "test: running the test suite (unit tests, command line, examples, and the broker tests against 127.0.0.1:5672)"
 swift test --skip-build
 
-echo "test: fault tests (a broker restart under load, a lost cluster node; their own RabbitMQ nodes)"
+echo "test: fault and TLS tests (a broker restart under load, a lost cluster node, a TLS node; RabbitMQ nodes of their own)"
 scripts/test-faults.sh
 
 echo "test: scanning every log line and audit record of the tests for every secret and code"

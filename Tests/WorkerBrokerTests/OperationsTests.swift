@@ -210,3 +210,28 @@ struct OperationsTests {
         }
     }
 }
+
+@Suite("Rate limits against the worker")
+struct RateLimitBrokerTests {
+    @Test("Over its rate, a requester gets rate_limited with retry_after_ms; others are not held back")
+    func rateLimited() throws {
+        let worker = try WorkerProcess(
+            allow: ["rpa-bot-eu-1": ["sf-eu"], "rpa-bot-eu-2": ["sf-eu"]],
+            extra: "rate_limit:\n  per_requester: {rate_per_s: 0.5, burst: 2}"
+        ).start()
+        defer { worker.stop() }
+        let first = try Requester("rpa-bot-eu-1", requestQueue: worker.queue)
+        #expect(try first.ask(account: "sf-eu")?.status == "ok")
+        #expect(try first.ask(account: "sf-eu")?.status == "ok")
+        let limited = try #require(try first.ask(account: "sf-eu"))
+        #expect(limited.error == "rate_limited")
+        let retryAfter = try #require((limited.json["retry_after_ms"] as? NSNumber)?.int64Value)
+        #expect(retryAfter > 0 && retryAfter <= 2000)
+        // Another requester has a bucket of its own.
+        let second = try Requester("rpa-bot-eu-2", requestQueue: worker.queue)
+        #expect(try second.ask(account: "sf-eu")?.status == "ok")
+        // A forbidden request is answered forbidden, not rate_limited: the
+        // allowlist comes first.
+        #expect(try first.ask(account: "nope")?.error == "forbidden")
+    }
+}
