@@ -3,7 +3,7 @@
 # broker's own limit on this machine), in one run on one broker, with
 # `mfa-worker burst` as the load. Prints each figure for both and the ratio.
 #
-#   Benchmarks/run.sh            the three scenarios at full size, 3 rounds each (about 2 minutes)
+#   Benchmarks/run.sh            the three scenarios at full size, 5 rounds each (about 2 minutes)
 #   Benchmarks/run.sh --smoke    the same, small (CI)
 #   Benchmarks/run.sh --memory   also 1,000,000 requests, with the worker's resident memory along the way
 #
@@ -69,10 +69,15 @@ YAML
 "$bin/mfa-worker" run --config "$work/worker.yaml" > "$work/worker.log" 2>&1 &
 worker_pid=$!
 pids+=("$worker_pid")
+# The same worker without publisher confirms, for the throughput scenario:
+# confirms cost the broker work per reply that the no-work responder does not ask of it.
+sed -e "s/publisher_confirms: .*/publisher_confirms: false/" -e "s/name: $worker_queue/name: $worker_queue-nc/" "$work/worker.yaml" > "$work/worker-nc.yaml"
+"$bin/mfa-worker" run --config "$work/worker-nc.yaml" > "$work/worker-nc.log" 2>&1 &
+pids+=("$!")
 "$bin/mfa-echo-responder" --queue "$echo_queue" --threads 2 --prefetch 64 > "$work/echo.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 1 100); do
-    grep -q "notice consuming" "$work/worker.log" 2>/dev/null && grep -q "consuming" "$work/echo.log" 2>/dev/null && break
+    grep -q "notice consuming" "$work/worker.log" 2>/dev/null && grep -q "notice consuming" "$work/worker-nc.log" 2>/dev/null && grep -q "consuming" "$work/echo.log" 2>/dev/null && break
     sleep 0.1
 done
 
@@ -99,26 +104,28 @@ burst "$echo_queue" --connections 2 --inflight 8 --requests 2000 >/dev/null
 
 # Each scenario runs $rounds times for each side, alternating which goes
 # first; the table shows the median of the rounds.
-rounds=3
+rounds=5
 [ "$mode" = smoke ] && rounds=1
-run_scenario() { # name, options...
-    local name=$1
-    shift
+run_scenario() { # name, sides ("worker echo" or "worker worker-nc echo"), options...
+    local name=$1 sides=$2
+    shift 2
     for round in $(seq 1 "$rounds"); do
-        if [ $((round % 2)) -eq 1 ]; then order="worker echo"; else order="echo worker"; fi
+        # Rotate the order from round to round.
+        order=$sides
+        for _ in $(seq 2 "$round"); do order="${order#* } ${order%% *}"; done
         for side in $order; do
             echo "bench: $name, round $round of $rounds: $side" >&2
-            if [ "$side" = worker ]; then
-                burst "$worker_queue" "$@" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/$name.worker.$round.json"
-            else
-                burst "$echo_queue" "$@" > "$work/$name.echo.$round.json"
-            fi
+            case "$side" in
+                worker) burst "$worker_queue" "$@" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/$name.worker.$round.json" ;;
+                worker-nc) burst "$worker_queue-nc" "$@" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/$name.worker-nc.$round.json" ;;
+                echo) burst "$echo_queue" "$@" > "$work/$name.echo.$round.json" ;;
+            esac
         done
     done
 }
-run_scenario latency "${latency[@]}"
-run_scenario throughput "${throughput[@]}"
-run_scenario burst "${burst_at_once[@]}"
+run_scenario latency "worker echo" "${latency[@]}"
+run_scenario throughput "worker worker-nc echo" "${throughput[@]}"
+run_scenario burst "worker echo" "${burst_at_once[@]}"
 
 python3 - "$work" "$mode" "$rounds" <<'PY'
 import json, os, statistics, sys
@@ -148,11 +155,20 @@ for name, label, figures in rows:
     for echo in echoes:
         if echo["ok"] != echo["requests"]:
             problems.append("%s: responder answered %d of %d" % (name, echo["ok"], echo["requests"]))
+    if name == "throughput":
+        nc = load(name, "worker-nc")
+        w = statistics.median(value(r, "rps") for r in nc)
+        e = statistics.median(value(r, "rps") for r in echoes)
+        print("| %s, publisher confirms off | requests/s | %.0f | %.0f | %.2f |" % (name, w, e, w / e))
+        for worker in nc:
+            if worker["ok"] != worker["requests"] or (worker.get("wrongCodes") or 0) != 0:
+                problems.append("throughput, confirms off: %d of %d ok, %s wrong" % (worker["ok"], worker["requests"], worker.get("wrongCodes")))
 print()
 for name, _, _ in rows:
-    workers = load(name, "worker")
-    print("%s: worker %d of %d requests ok over %d rounds, wrong codes %d" % (
-        name, sum(r["ok"] for r in workers), sum(r["requests"] for r in workers), rounds, sum(r.get("wrongCodes") or 0 for r in workers)))
+    workers, echoes = load(name, "worker"), load(name, "echo")
+    print("%s: worker %d of %d requests ok over %d rounds, wrong codes %d; requests/s by round: worker %s, responder %s" % (
+        name, sum(r["ok"] for r in workers), sum(r["requests"] for r in workers), rounds, sum(r.get("wrongCodes") or 0 for r in workers),
+        " ".join("%.0f" % r["requestsPerSecond"] for r in workers), " ".join("%.0f" % r["requestsPerSecond"] for r in echoes)))
 if problems:
     print("\n".join(["PROBLEM: " + p for p in problems]))
     sys.exit(1)

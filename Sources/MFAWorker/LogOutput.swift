@@ -92,11 +92,9 @@ public struct WorkerLogHandler: LogHandler {
     static let keyOrder = ["worker", "requester", "account", "correlation_id", "outcome", "latency_ms", "window_start", "reason"]
 
     public func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata {
-            if merged.isEmpty { merged = extra } else { merged.merge(extra) { $1 } }
-        }
-
+        // The handler's metadata (the consumer's number) and the event's are
+        // read side by side, not merged: merging copied a dictionary per line.
+        let extra = event.metadata ?? [:]
         var line: [UInt8] = []
         line.reserveCapacity(256)
         switch format {
@@ -106,7 +104,7 @@ public struct WorkerLogHandler: LogHandler {
             line.append(contentsOf: event.level.rawValue.utf8)
             line.append(0x20)
             TextEscaping.appendText(event.message.description, to: &line)
-            forEachField(merged) { key, value in
+            forEachField(extra) { key, value in
                 line.append(0x20)
                 line.append(contentsOf: key.utf8)
                 line.append(UInt8(ascii: "="))
@@ -119,7 +117,7 @@ public struct WorkerLogHandler: LogHandler {
             line.append(contentsOf: event.level.rawValue.utf8)
             line.append(contentsOf: #"","msg":"#.utf8)
             TextEscaping.appendJSON(event.message.description, to: &line)
-            forEachField(merged) { key, value in
+            forEachField(extra) { key, value in
                 line.append(UInt8(ascii: ","))
                 TextEscaping.appendJSON(key, to: &line)
                 line.append(UInt8(ascii: ":"))
@@ -132,19 +130,21 @@ public struct WorkerLogHandler: LogHandler {
         if event.level >= .warning { LogSink.flush() }
     }
 
-    /// The request fields in ``keyOrder``, then any others sorted by name.
-    private func forEachField(_ metadata: Logger.Metadata, _ body: (String, String) -> Void) {
+    /// The fields in ``keyOrder``, then any others sorted by name; the
+    /// event's value wins over the handler's.
+    private func forEachField(_ extra: Logger.Metadata, _ body: (String, String) -> Void) {
         var seen = 0
         for key in Self.keyOrder {
-            if let value = metadata[key] {
+            if let value = extra[key] ?? metadata[key] {
                 body(key, value.description)
                 seen += 1
             }
         }
-        if seen < metadata.count {
-            for key in metadata.keys.sorted() where !Self.keyOrder.contains(key) {
-                body(key, metadata[key]!.description)
-            }
+        let total = extra.count + metadata.keys.filter { extra[$0] == nil }.count
+        guard seen < total else { return }
+        let others = Set(extra.keys).union(metadata.keys).subtracting(Self.keyOrder).sorted()
+        for key in others {
+            body(key, (extra[key] ?? metadata[key])!.description)
         }
     }
 }
@@ -199,6 +199,10 @@ public enum TextEscaping {
     /// `\xNN`, cut at 128 bytes.
     public static func correlationID(_ bytes: [UInt8]?) -> String {
         guard let bytes else { return "-" }
+        // The common case, printable ASCII: one copy.
+        if bytes.count <= 128, bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
         var out = ""
         for byte in bytes.prefix(128) {
             if byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\\") {
