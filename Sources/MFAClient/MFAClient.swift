@@ -84,27 +84,13 @@ final class ClientShared: Sendable {
     }
 
     let state = Mutex(State())
-    /// A pipe that wakes the connection's thread when a call arrives or the
-    /// client closes: the thread polls the read end with the socket.
-    let wakeDescriptor: Int32
-    private let wakeWriter: Int32
+    /// Wakes the connection's thread when a call arrives or the client
+    /// closes: the thread polls its read end with the socket.
+    let wakePipe = WakePipe()
+    var wakeDescriptor: Int32 { wakePipe.reader }
     private let prefix = Array(UUID().uuidString.prefix(8).utf8)
 
-    init() {
-        var descriptors: [Int32] = [-1, -1]
-        _ = pipe(&descriptors)
-        for descriptor in descriptors {
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        }
-        wakeDescriptor = descriptors[0]
-        wakeWriter = descriptors[1]
-    }
-
-    deinit {
-        Glibc.close(wakeDescriptor)
-        Glibc.close(wakeWriter)
-    }
+    deinit { wakePipe.close() }
 
     func nextCorrelationID() -> [UInt8] {
         let number = state.withLock { state -> UInt64 in
@@ -143,15 +129,9 @@ final class ClientShared: Sendable {
 
     var isClosed: Bool { state.withLock { $0.closed } }
 
-    func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWriter, &byte, 1)
-    }
+    func wake() { wakePipe.wake() }
 
-    func drainWake() {
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while read(wakeDescriptor, &buffer, buffer.count) > 0 {}
-    }
+    func drainWake() { wakePipe.drain() }
 }
 
 enum ClientClock {

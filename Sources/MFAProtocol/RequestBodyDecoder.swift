@@ -40,65 +40,40 @@ public enum RequestBodyDecoder {
                 guard index == bytes.count else { throw .notJSON(offset: index) }
                 throw .notAnObject
             }
-            index += 1
-            depth = 1
-
             var account: String?
             var accountError: RequestBodyError?
             var minValidity: Int?
             var minValidityError: RequestBodyError?
-            var keys = KeySet()
 
-            skipWhitespace()
-            if peek() == UInt8(ascii: "}") {
-                index += 1
-            } else {
-                while true {
-                    skipWhitespace()
-                    let keyStart = index
-                    let key = try parseString()
-                    guard keys.insert(key, in: bytes) else { throw .duplicateKey(offset: keyStart) }
-                    skipWhitespace()
-                    try expect(UInt8(ascii: ":"))
-                    skipWhitespace()
-                    if key.equals("account", in: bytes) {
-                        switch peek() ?? 0 {
-                        case UInt8(ascii: "\""):
-                            let value = try parseString()
-                            if let text = value.asciiAccountName(in: bytes) {
-                                account = text
-                            } else {
-                                accountError = .accountSyntax
-                            }
-                        default:
-                            _ = try parseValue()
-                            accountError = .accountNotString
-                        }
-                    } else if key.equals("min_validity_ms", in: bytes) {
-                        let start = index
-                        let kind = try parseValue()
-                        switch kind {
-                        case .null:
-                            minValidity = nil
-                        case .integer:
-                            if let value = Self.integer(bytes, start..<index), value <= RequestBody.largestMinValidity, value >= 0 {
-                                minValidity = value
-                            } else {
-                                minValidityError = .minValidityOutOfRange
-                            }
-                        default:
-                            minValidityError = .minValidityNotInteger
-                        }
+            try parseObject { parser, key throws(RequestBodyError) in
+                if key.equals("account", in: parser.bytes) {
+                    guard parser.peek() == UInt8(ascii: "\"") else {
+                        try parser.parseValue()
+                        accountError = .accountNotString
+                        return
+                    }
+                    let value = try parser.parseString()
+                    if let text = value.asciiAccountName(in: parser.bytes) {
+                        account = text
                     } else {
-                        _ = try parseValue()
+                        accountError = .accountSyntax
                     }
-                    skipWhitespace()
-                    if peek() == UInt8(ascii: ",") {
-                        index += 1
-                        continue
+                } else if key.equals("min_validity_ms", in: parser.bytes) {
+                    let start = parser.index
+                    switch try parser.parseValue() {
+                    case .null:
+                        minValidity = nil
+                    case .integer:
+                        if let value = Self.integer(parser.bytes, start..<parser.index), value >= 0, value <= RequestBody.largestMinValidity {
+                            minValidity = value
+                        } else {
+                            minValidityError = .minValidityOutOfRange
+                        }
+                    default:
+                        minValidityError = .minValidityNotInteger
                     }
-                    try expect(UInt8(ascii: "}"))
-                    break
+                } else {
+                    try parser.parseValue()
                 }
             }
             skipWhitespace()
@@ -143,7 +118,11 @@ public enum RequestBodyDecoder {
             }
         }
 
-        mutating func parseObject() throws(RequestBodyError) {
+        /// Reads an object at `index`: keys checked for duplicates, each
+        /// member's value read by `member` (by default, any valid value).
+        mutating func parseObject(
+            member: (inout Parser, StringToken) throws(RequestBodyError) -> Void = { parser, _ throws(RequestBodyError) in try parser.parseValue() }
+        ) throws(RequestBodyError) {
             index += 1
             depth += 1
             guard depth <= RequestBodyDecoder.maxDepth else { throw .tooDeep }
@@ -162,7 +141,7 @@ public enum RequestBodyDecoder {
                 skipWhitespace()
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()
-                try parseValue()
+                try member(&self, key)
                 skipWhitespace()
                 if peek() == UInt8(ascii: ",") {
                     index += 1

@@ -1,3 +1,4 @@
+import AMQP
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,20 +9,15 @@ import Glibc
 /// the kernel picks, which matters here: the Swift runtime starts threads
 /// of its own before `run` can block signals in them.
 enum SignalPipe {
+    nonisolated(unsafe) private static var pipe: WakePipe?
     nonisolated(unsafe) private static var writer: Int32 = -1
-    nonisolated(unsafe) private static var reader: Int32 = -1
 
     /// Installs the handlers once; returns the descriptor to poll.
     static func install() -> Int32 {
-        if reader >= 0 { return reader }
-        var descriptors: [Int32] = [-1, -1]
-        _ = pipe(&descriptors)
-        for descriptor in descriptors {
-            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        }
-        reader = descriptors[0]
-        writer = descriptors[1]
+        if let pipe { return pipe.reader }
+        let created = WakePipe()
+        pipe = created
+        writer = created.writer
         for signal in [SIGINT, SIGTERM, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in
@@ -32,15 +28,16 @@ enum SignalPipe {
             action.sa_flags = SA_RESTART
             sigaction(signal, &action, nil)
         }
-        return reader
+        return created.reader
     }
 
     /// Waits up to `milliseconds` for the next signal.
     static func next(within milliseconds: Int32) -> Int32? {
-        var descriptor = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+        guard let pipe else { return nil }
+        var descriptor = pollfd(fd: pipe.reader, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, milliseconds) > 0 else { return nil }
         var byte: UInt8 = 0
-        guard read(reader, &byte, 1) == 1 else { return nil }
+        guard read(pipe.reader, &byte, 1) == 1 else { return nil }
         return Int32(byte)
     }
 }
