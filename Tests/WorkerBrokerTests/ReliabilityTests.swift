@@ -69,12 +69,25 @@ struct ReliabilityTests {
         #expect(replies.count == 3000)
     }
 
+    /// Waits until the worker holds `count` requests for their window
+    /// (mfa_replies_pending), so that a stop signal finds them in hand.
+    func waitUntilHeld(_ count: Int, port: Int) throws {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if OperationsTests.value(try OperationsTests.get(port, "/metrics").body, "mfa_replies_pending") == Double(count) { return }
+            usleep(50_000)
+        }
+        Issue.record("the worker never held \(count) requests")
+    }
+
     @Test("At a stop, a held request gets its code when its window opens in time, else unavailable with retry_after_ms")
     func heldRequestsAtStop() throws {
+        let port = OperationsTests.freePort()
         let worker = try WorkerProcess(
             accounts: ["short": (3, 6, "SHA1"), "long": (30, 6, "SHA1")],
             allow: ["rpa-bot-eu-1": ["short", "long"]],
-            shutdownTimeout: 4
+            shutdownTimeout: 4,
+            metricsPort: port
         ).start()
         let requester = try Requester(requestQueue: worker.queue)
         // long: 5 to 28.5 s left, so its next window opens after the 4 s timeout.
@@ -83,7 +96,7 @@ struct ReliabilityTests {
         Phase.wait(period: 3000, from: 1200, to: 2200)
         let short = try requester.send(account: "short", minValidity: 2000)
         let long = try requester.send(account: "long", minValidity: 29_000)
-        usleep(300_000)
+        try waitUntilHeld(2, port: port)
         let stopping = Date()
         #expect(worker.stop() == 0)
         let shortReply = try #require(try requester.reply(to: short, timeout: 5))
@@ -98,11 +111,12 @@ struct ReliabilityTests {
 
     @Test("A second stop signal exits at once")
     func secondSignal() throws {
-        let worker = try WorkerProcess(accounts: ["long": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["long"]], shutdownTimeout: 60).start()
+        let port = OperationsTests.freePort()
+        let worker = try WorkerProcess(accounts: ["long": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["long"]], shutdownTimeout: 60, metricsPort: port).start()
         let requester = try Requester(requestQueue: worker.queue)
         Phase.wait(period: 30_000, from: 1500, to: 20_000)
         try requester.send(account: "long", minValidity: 29_000)
-        usleep(300_000)
+        try waitUntilHeld(1, port: port)
         kill(worker.pid!, SIGTERM)
         #expect(worker.waitForLog("answering held requests before stopping"))
         kill(worker.pid!, SIGTERM)
