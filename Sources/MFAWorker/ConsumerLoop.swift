@@ -20,6 +20,10 @@ final class ConsumerLoop {
     private var confirms = ConfirmTracker()
     private var consumerTag: String?
     private var isCounted = false
+    /// Confirmed requests not yet acknowledged: everything outstanding up to
+    /// this tag. Sent as one `multiple` ack once the frames already read are
+    /// handled, so that a burst of confirms costs the broker one ack.
+    private var ackUpTo: UInt64?
 
     init(index: Int, runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
         self.index = index
@@ -56,6 +60,7 @@ final class ConsumerLoop {
             } catch {
                 stopCounting()
                 confirms.reset()
+                ackUpTo = nil
                 consumerTag = nil
                 let reason = "\(endpoint.endpoint): \(error)"
                 if outage == nil {
@@ -117,6 +122,7 @@ final class ConsumerLoop {
             if let due = schedule.nextDue {
                 timeout = Int(max(0, min(Int64(timeout), due - now)))
             }
+            if !connection.hasBufferedInput { try flushAcks(connection) }
             let event = try connection.nextEvent(timeoutMilliseconds: timeout)
             try handle(event, connection)
             if case .timeout = event {
@@ -141,8 +147,9 @@ final class ConsumerLoop {
         case .publisherAck(let sequence, let multiple):
             let settled = confirms.confirmed(upTo: sequence, multiple: multiple)
             if settled.areOldest, let last = settled.tags.last {
-                // One frame for the lot: fewer acks, less work for the broker.
-                try connection.ack(deliveryTag: last, multiple: settled.tags.count > 1)
+                // Every outstanding request up to `last` is settled: one
+                // multiple ack will do, sent before the loop waits again.
+                ackUpTo = max(ackUpTo ?? 0, last)
             } else {
                 for tag in settled.tags { try connection.ack(deliveryTag: tag) }
             }
@@ -159,6 +166,7 @@ final class ConsumerLoop {
         case .channelClosed(let code, let text):
             logger.error("the broker closed the channel; opening it again", metadata: ["reason": "\(code) \(text)"])
             confirms.reset()
+            ackUpTo = nil
             try connection.reopenChannel()
             try startConsuming(connection)
         case .blocked(let blocked):
@@ -168,6 +176,12 @@ final class ConsumerLoop {
                 logger.notice("the broker publishes again")
             }
         }
+    }
+
+    private func flushAcks(_ connection: AMQPConnection) throws(AMQPError) {
+        guard let tag = ackUpTo else { return }
+        ackUpTo = nil
+        try connection.ack(deliveryTag: tag, multiple: true)
     }
 
     private func handle(_ delivery: Delivery, _ connection: AMQPConnection) throws(AMQPError) {
@@ -305,6 +319,7 @@ final class ConsumerLoop {
             try publishDueReplies(now: now, connection)
             var timeout = 100
             if let due = schedule.nextDue { timeout = Int(max(0, min(100, due - now))) }
+            if !connection.hasBufferedInput { try flushAcks(connection) }
             let event = try connection.nextEvent(timeoutMilliseconds: timeout)
             if case .delivery(let delivery) = event {
                 // Delivered before the cancel took effect, not started: give it back.
@@ -313,6 +328,7 @@ final class ConsumerLoop {
                 try handle(event, connection)
             }
         }
+        try flushAcks(connection)
         // Deliveries still in flight after the cancel: give them back.
         while case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: 50) {
             try connection.nack(deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)

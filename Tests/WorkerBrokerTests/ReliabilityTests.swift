@@ -84,18 +84,19 @@ struct ReliabilityTests {
     func heldRequestsAtStop() throws {
         let port = OperationsTests.freePort()
         let worker = try WorkerProcess(
-            accounts: ["short": (3, 6, "SHA1"), "long": (30, 6, "SHA1")],
+            accounts: ["short": (3, 6, "SHA1"), "long": (300, 6, "SHA1")],
             allow: ["rpa-bot-eu-1": ["short", "long"]],
             shutdownTimeout: 4,
             metricsPort: port
         ).start()
         let requester = try Requester(requestQueue: worker.queue)
-        // long: 5 to 28.5 s left, so its next window opens after the 4 s timeout.
-        Phase.wait(period: 30_000, from: 1500, to: 25_000)
+        // long: a 300 s window with at least 20 s left, so its next window
+        // opens well after the 4 s timeout, even on a loaded machine.
+        Phase.wait(period: 300_000, from: 2000, to: 280_000)
         // short: 0.8 to 1.8 s left, so its next window opens within the timeout.
         Phase.wait(period: 3000, from: 1200, to: 2200)
         let short = try requester.send(account: "short", minValidity: 2000)
-        let long = try requester.send(account: "long", minValidity: 29_000)
+        let long = try requester.send(account: "long", minValidity: 299_000)
         try waitUntilHeld(2, port: port)
         let stopping = Date()
         #expect(worker.stop() == 0)
@@ -105,17 +106,19 @@ struct ReliabilityTests {
         #expect(shortReply.code == (try worker.expectedCode(account: "short", windowStart: shortReply.windowStart ?? 0)))
         #expect(longReply.error == "unavailable")
         let retryAfter = try #require((longReply.json["retry_after_ms"] as? NSNumber)?.int64Value)
-        let nextWindow = (Int64(stopping.timeIntervalSince1970) / 30 + 1) * 30_000
+        let nextWindow = (Int64(stopping.timeIntervalSince1970) / 300 + 1) * 300_000
         #expect(abs(retryAfter - (nextWindow - Int64(stopping.timeIntervalSince1970 * 1000))) < 2000)
     }
 
     @Test("A second stop signal exits at once")
     func secondSignal() throws {
         let port = OperationsTests.freePort()
-        let worker = try WorkerProcess(accounts: ["long": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["long"]], shutdownTimeout: 60, metricsPort: port).start()
+        // A 300 s account: the held request's window is minutes away, and
+        // the 600 s shutdown timeout makes the worker wait for it.
+        let worker = try WorkerProcess(accounts: ["long": (300, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["long"]], shutdownTimeout: 600, metricsPort: port).start()
         let requester = try Requester(requestQueue: worker.queue)
-        Phase.wait(period: 30_000, from: 1500, to: 20_000)
-        try requester.send(account: "long", minValidity: 29_000)
+        Phase.wait(period: 300_000, from: 2000, to: 280_000)
+        try requester.send(account: "long", minValidity: 299_000)
         try waitUntilHeld(1, port: port)
         kill(worker.pid!, SIGTERM)
         #expect(worker.waitForLog("answering held requests before stopping"))
