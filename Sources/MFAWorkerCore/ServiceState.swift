@@ -22,16 +22,9 @@ public struct ServiceState: Sendable {
 
     public init(_ loaded: LoadedConfiguration, generation: Int = 0) {
         let limits = loaded.configuration.rateLimit
-        func limit(_ settings: RateLimitSettings.Limit?) -> RateLimit? {
-            settings.map { RateLimit(ratePerSecond: $0.ratePerSecond, burst: $0.burst) }
-        }
         self.init(
             accounts: loaded.accounts, allow: loaded.configuration.allow, reply: loaded.configuration.reply,
-            rateLimits: RateLimiter(
-                perRequester: limit(limits.perRequester),
-                perAccount: limit(limits.perAccount),
-                requesterOverrides: limits.requesters.compactMapValues { limit($0) }
-            ),
+            rateLimits: RateLimiter(perRequester: limits.perRequester, perAccount: limits.perAccount, requesterOverrides: limits.requesters),
             generation: generation
         )
     }

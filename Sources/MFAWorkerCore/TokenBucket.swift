@@ -1,3 +1,5 @@
+import MFAConfig
+
 /// A token bucket: `burst` tokens at most, refilled at `ratePerSecond`.
 /// Pure: the time comes in as Unix milliseconds.
 public struct TokenBucket: Sendable, Equatable {
@@ -33,16 +35,9 @@ public struct TokenBucket: Sendable, Equatable {
     }
 }
 
-/// A rate: so many requests per second, with a burst allowance.
-public struct RateLimit: Sendable, Equatable {
-    public var ratePerSecond: Double
-    public var burst: Int
-
-    public init(ratePerSecond: Double, burst: Int) {
-        self.ratePerSecond = ratePerSecond
-        self.burst = burst
-    }
-}
+/// A rate: so many requests per second, with a burst allowance (the
+/// configuration's `rate_limit` entries).
+public typealias RateLimit = RateLimitSettings.Limit
 
 /// Buckets per requester (and, optionally, per account across requesters),
 /// created as requesters appear. A request takes a token from each bucket
