@@ -122,7 +122,9 @@ public final class WorkerProcess {
             outputPath: logPath, errorPath: logPath
         )
         if waitForConsuming {
-            guard waitForLog("notice consuming", timeout: 20) else {
+            // Text or JSON lines.
+            let marker = configText.contains("format: json") ? #""level":"notice","msg":"consuming""# : "notice consuming"
+            guard waitForLog(marker, timeout: 20) else {
                 throw WorkerProcessError.didNotStart(log: "exit status \(process?.exitStatus.map(String.init) ?? "none (running)"); config:\n\((try? String(contentsOfFile: configPath, encoding: .utf8)) ?? "")\nlog:\n" + self.log)
             }
         }
@@ -148,6 +150,8 @@ public final class WorkerProcess {
     public func waitForExit(timeout: TimeInterval = 20) -> Int32? {
         process?.wait(timeout: timeout)
     }
+
+    private var configText: String { (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? "" }
 
     public var log: String {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""

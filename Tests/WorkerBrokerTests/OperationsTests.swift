@@ -235,3 +235,28 @@ struct RateLimitBrokerTests {
         #expect(try first.ask(account: "nope")?.error == "forbidden")
     }
 }
+
+@Suite("JSON logs against the worker")
+struct JSONLogTests {
+    @Test("log.format json: one JSON object per line, the request line with its fields, no code")
+    func jsonLines() throws {
+        let worker = try WorkerProcess(extra: "log: {format: json}").start()
+        defer { worker.stop() }
+        let requester = try Requester(requestQueue: worker.queue)
+        let correlation = Array("json-\"line\"\n".utf8)
+        let reply = try #require(try requester.reply(to: try requester.send(body: #"{"account":"sf-eu"}"#, correlationID: correlation)))
+        #expect(reply.status == "ok")
+        worker.stop()
+        let lines = worker.log.split(separator: "\n")
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == lines.count, "every line is one JSON object")
+        let request = try #require(objects.first { $0["msg"] as? String == "request" })
+        #expect(request["level"] as? String == "info")
+        #expect(request["requester"] as? String == "rpa-bot-eu-1")
+        #expect(request["account"] as? String == "sf-eu")
+        #expect(request["correlation_id"] as? String == #"json-"line"\x0a"#)
+        #expect(request["outcome"] as? String == "ok")
+        #expect(Double(request["latency_ms"] as? String ?? "") != nil)
+        #expect(!worker.log.contains(reply.code!))
+    }
+}
