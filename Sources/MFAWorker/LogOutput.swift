@@ -140,7 +140,9 @@ public struct WorkerLogHandler: LogHandler {
                 seen += 1
             }
         }
-        let total = extra.count + metadata.keys.filter { extra[$0] == nil }.count
+        // Fields beyond the known ones are rare: count them without allocating.
+        var total = extra.count
+        for key in metadata.keys where extra[key] == nil { total += 1 }
         guard seen < total else { return }
         let others = Set(extra.keys).union(metadata.keys).subtracting(Self.keyOrder).sorted()
         for key in others {

@@ -103,6 +103,8 @@ public final class WorkerService {
 
         var stopSignals = 0
         while group.wait(timeout: .now()) == .timedOut {
+            // Every minute, whether or not the metrics listener runs.
+            clock.checkIfDue()
             let signal = SignalPipe.next(within: 200)
             switch signal {
             case SIGINT, SIGTERM:
