@@ -52,6 +52,10 @@ extension WorkerConfiguration {
         metrics = try Self.metrics(mapping.optional("metrics"))
         audit = try Self.audit(mapping.optional("audit"), directory: directory)
         try mapping.finish()
+        if !broker.publisherConfirms, let account = accounts.first(where: { $0.issue == .oncePerWindow }) {
+            // A window is handed out only once the broker has its record.
+            throw ConfigurationError(file: file, keyPath: "accounts.\(account.name).issue", line: account.line, message: "once_per_window needs broker.publisher_confirms: true")
+        }
     }
 
     // MARK: - Sections
@@ -154,6 +158,9 @@ extension WorkerConfiguration {
         }
         if let minValidity = mapping.optional("default_min_validity_ms") {
             settings.defaultMinValidityMilliseconds = try minValidity.int(in: 0...3_599_000)
+        }
+        if let maxWait = mapping.optional("default_max_wait_ms") {
+            settings.defaultMaxWaitMilliseconds = try maxWait.int(in: 0...3_600_000)
         }
         try mapping.finish()
         return settings
@@ -287,8 +294,9 @@ extension WorkerConfiguration {
             }
             let digits = try account.optional("digits")?.int(in: TOTPParameters.allowedDigits)
             let period = try account.optional("period")?.int(in: TOTPParameters.allowedPeriods)
+            let issue = try account.optional("issue").map { (value) throws(ConfigurationError) in try oneOf(value, IssueMode.self) } ?? .shared
             try account.finish()
-            accounts.append(AccountSettings(name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, line: accountValue.line))
+            accounts.append(AccountSettings(name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, issue: issue, line: accountValue.line))
         }
         return accounts
     }

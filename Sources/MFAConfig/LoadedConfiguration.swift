@@ -6,10 +6,12 @@ import TOTP
 public struct Account: Sendable, CustomStringConvertible {
     public let name: String
     public let generator: TOTPGenerator
+    public let issue: IssueMode
 
-    public init(name: String, generator: TOTPGenerator) {
+    public init(name: String, generator: TOTPGenerator, issue: IssueMode = .shared) {
         self.name = name
         self.generator = generator
+        self.issue = issue
     }
 
     public var parameters: TOTPParameters { generator.parameters }
@@ -79,6 +81,12 @@ public struct LoadedConfiguration: Sendable {
         accounts = next.accounts
         brokerPassword = running.brokerPassword
         warnings = next.warnings
+    }
+
+    /// The accounts that hand out each window once, sorted: each has a turn
+    /// queue on the broker, declared and consumed at start-up.
+    public var oncePerWindowAccounts: [String] {
+        accounts.values.filter { $0.issue == .oncePerWindow }.map(\.name).sorted()
     }
 
     /// Reads the file at `path` and loads its secrets.
@@ -155,7 +163,7 @@ struct SecretLoader {
         case .acceptable:
             break
         }
-        return (Account(name: settings.name, generator: TOTPGenerator(key: keyText.key, parameters: parameters)), warning)
+        return (Account(name: settings.name, generator: TOTPGenerator(key: keyText.key, parameters: parameters), issue: settings.issue), warning)
     }
 }
 

@@ -99,12 +99,17 @@ public struct ReplySettings: Sendable, Equatable {
     public var maxTTLMilliseconds: Int
     /// `min_validity_ms` for requests that do not say.
     public var defaultMinValidityMilliseconds: Int
+    /// `max_wait_ms` for requests that do not say: the longest a request
+    /// waits for its window before it is answered `busy`.
+    public var defaultMaxWaitMilliseconds: Int
 
-    public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int) {
+    public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int, defaultMaxWaitMilliseconds: Int = ReplySettings.standardMaxWaitMilliseconds) {
         self.maxTTLMilliseconds = maxTTLMilliseconds
         self.defaultMinValidityMilliseconds = defaultMinValidityMilliseconds
+        self.defaultMaxWaitMilliseconds = defaultMaxWaitMilliseconds
     }
 
+    public static let standardMaxWaitMilliseconds = 60_000
     public static let `default` = ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 0)
 }
 
@@ -138,8 +143,20 @@ public struct AccountSettings: Sendable, Equatable {
     public var algorithm: HashAlgorithm?
     public var digits: Int?
     public var period: Int?
+    /// Who may have each window's code.
+    public var issue: IssueMode = .shared
     /// Line of the account in the file, for messages.
     public var line: Int?
+}
+
+/// How an account hands out the code of a window.
+public enum IssueMode: String, Sendable, CaseIterable {
+    /// Every request in a window gets that window's code (RFC 6238's usual
+    /// generator).
+    case shared
+    /// Each window's code goes to one request only, across every worker on
+    /// the broker: a verifier that refuses a code twice never sees one twice.
+    case oncePerWindow = "once_per_window"
 }
 
 /// Which requester (the broker-checked AMQP user) may have which accounts'

@@ -4,6 +4,8 @@ public enum Outcome: String, Sendable, CaseIterable, Hashable {
     case badRequest = "bad_request"
     case forbidden
     case rateLimited = "rate_limited"
+    /// The request's window would open later than its `max_wait_ms`.
+    case busy
     case unavailable
     case `internal`
     /// Not an answer: the request had no `reply_to` and was rejected.

@@ -6,14 +6,21 @@ public struct RequestBody: Sendable, Equatable {
     /// ``RequestBody/largestMinValidity``; the account's own bound
     /// (`period*1000 - 1000`) is checked after authorisation.
     public var minValidityMilliseconds: Int?
+    /// `max_wait_ms`, nil when absent or `null`: how long the requester
+    /// waits for its window at most. Already within 0 to
+    /// ``RequestBody/largestMaxWait``.
+    public var maxWaitMilliseconds: Int?
 
-    public init(account: String, minValidityMilliseconds: Int? = nil) {
+    public init(account: String, minValidityMilliseconds: Int? = nil, maxWaitMilliseconds: Int? = nil) {
         self.account = account
         self.minValidityMilliseconds = minValidityMilliseconds
+        self.maxWaitMilliseconds = maxWaitMilliseconds
     }
 
     /// The largest bound any account can have: a 3600 s period.
     public static let largestMinValidity = 3_599_000
+    /// The largest `max_wait_ms`: an hour.
+    public static let largestMaxWait = 3_600_000
     /// Bodies over this many bytes are refused unparsed.
     public static let maxBytes = 4096
 }
@@ -32,6 +39,8 @@ public enum RequestBodyError: Error, Sendable, Equatable {
     case accountSyntax
     case minValidityNotInteger
     case minValidityOutOfRange
+    case maxWaitNotInteger
+    case maxWaitOutOfRange
 
     /// The reply's `message`: one line for a person.
     public var message: String {
@@ -47,6 +56,8 @@ public enum RequestBodyError: Error, Sendable, Equatable {
         case .accountSyntax: "account must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -"
         case .minValidityNotInteger: "min_validity_ms must be a JSON integer"
         case .minValidityOutOfRange: "min_validity_ms is out of range"
+        case .maxWaitNotInteger: "max_wait_ms must be a JSON integer"
+        case .maxWaitOutOfRange: "max_wait_ms must be 0 to \(RequestBody.largestMaxWait)"
         }
     }
 }

@@ -44,6 +44,8 @@ public enum RequestBodyDecoder {
             var accountError: RequestBodyError?
             var minValidity: Int?
             var minValidityError: RequestBodyError?
+            var maxWait: Int?
+            var maxWaitError: RequestBodyError?
 
             try parseObject { parser, key throws(RequestBodyError) in
                 if key.equals("account", in: parser.bytes) {
@@ -59,19 +61,13 @@ public enum RequestBodyDecoder {
                         accountError = .accountSyntax
                     }
                 } else if key.equals("min_validity_ms", in: parser.bytes) {
-                    let start = parser.index
-                    switch try parser.parseValue() {
-                    case .null:
-                        minValidity = nil
-                    case .integer:
-                        if let value = Self.integer(parser.bytes, start..<parser.index), value >= 0, value <= RequestBody.largestMinValidity {
-                            minValidity = value
-                        } else {
-                            minValidityError = .minValidityOutOfRange
-                        }
-                    default:
-                        minValidityError = .minValidityNotInteger
-                    }
+                    (minValidity, minValidityError) = try parser.parseBoundedInteger(
+                        upTo: RequestBody.largestMinValidity, notInteger: .minValidityNotInteger, outOfRange: .minValidityOutOfRange
+                    )
+                } else if key.equals("max_wait_ms", in: parser.bytes) {
+                    (maxWait, maxWaitError) = try parser.parseBoundedInteger(
+                        upTo: RequestBody.largestMaxWait, notInteger: .maxWaitNotInteger, outOfRange: .maxWaitOutOfRange
+                    )
                 } else {
                     try parser.parseValue()
                 }
@@ -83,7 +79,29 @@ public enum RequestBodyDecoder {
             if let accountError { throw accountError }
             guard let account else { throw .accountMissing }
             if let minValidityError { throw minValidityError }
-            return RequestBody(account: account, minValidityMilliseconds: minValidity)
+            if let maxWaitError { throw maxWaitError }
+            return RequestBody(account: account, minValidityMilliseconds: minValidity, maxWaitMilliseconds: maxWait)
+        }
+
+        /// A member that must be a JSON integer from 0 to `bound`, or
+        /// `null` (absent). The value is read whole either way, so that
+        /// the rest of the body is still checked; the error is reported
+        /// after it.
+        mutating func parseBoundedInteger(
+            upTo bound: Int, notInteger: RequestBodyError, outOfRange: RequestBodyError
+        ) throws(RequestBodyError) -> (Int?, RequestBodyError?) {
+            let start = index
+            switch try parseValue() {
+            case .null:
+                return (nil, nil)
+            case .integer:
+                if let value = Self.integer(bytes, start..<index), value >= 0, value <= bound {
+                    return (value, nil)
+                }
+                return (nil, outOfRange)
+            default:
+                return (nil, notInteger)
+            }
         }
 
         // MARK: Values

@@ -9,13 +9,14 @@ import TOTP
 /// One consumer thread: its own connection and channel, its own decider and
 /// schedule of waiting replies. Runs until the service asks it to stop,
 /// reconnecting on its own when the connection drops.
-final class ConsumerLoop {
+final class ConsumerLoop: ConnectionSession {
     let index: Int
     let runtime: WorkerRuntime
     let shared: SharedWorkerState
     var logger: Logger
 
     private var decider: RequestDecider
+    private var output: ReplyOutput
     private var schedule = ReplySchedule()
     private var confirms = ConfirmTracker()
     private var consumerTag: String?
@@ -32,53 +33,27 @@ final class ConsumerLoop {
         self.logger = logger
         self.logger[metadataKey: "worker"] = "\(index + 1)"
         decider = RequestDecider(state: shared.currentState())
+        output = ReplyOutput(shared: shared, logger: self.logger)
     }
 
     // MARK: - Connection lifecycle
 
     func run() {
-        var backoff = Backoff(initialMilliseconds: runtime.reconnectInitialMilliseconds, maxMilliseconds: runtime.reconnectMaxMilliseconds)
-        var endpointIndex = index % runtime.endpoints.count
-        var outage: (reason: String, since: Int64, attempts: Int)?
-
-        while true {
-            let endpoint = runtime.endpoints[endpointIndex]
-            do {
-                let connection = try AMQPConnection(endpoint)
-                defer { connection.close() }
-                try startConsuming(connection)
-                if let outage {
-                    shared.statistics.reconnects.add(1, ordering: .relaxed)
-                    let seconds = Double(SystemTime.unixMilliseconds() - outage.since) / 1000
-                    logger.notice("consuming again", metadata: ["reason": "reconnected to \(endpoint.endpoint) after \(outage.attempts) attempts, \(String(format: "%.1f", seconds)) s"])
-                }
-                outage = nil
-                backoff.reset()
-                try serve(connection)
-                try shutDown(connection)
-                return
-            } catch {
-                stopCounting()
-                confirms.reset()
-                ackUpTo = nil
-                consumerTag = nil
-                let reason = "\(endpoint.endpoint): \(error)"
-                if outage == nil {
-                    // Logged once per outage, with its reason; the recovery is
-                    // logged too, not each retry.
-                    logger.warning("connection lost; reconnecting", metadata: ["reason": .string(reason)])
-                    outage = (reason, SystemTime.unixMilliseconds(), 0)
-                }
-                outage?.attempts += 1
-                if shared.isStopping {
-                    logger.warning("stopping while disconnected", metadata: ["reason": "\(schedule.count) held requests cannot be answered"])
-                    return
-                }
-                endpointIndex = (endpointIndex + 1) % runtime.endpoints.count
-                sleep(milliseconds: backoff.nextDelay())
-            }
-        }
+        Reconnecting(runtime: runtime, shared: shared, logger: logger, firstEndpoint: index).run(self)
     }
+
+    func start(_ connection: AMQPConnection) throws(AMQPError) {
+        try startConsuming(connection)
+    }
+
+    func connectionLost() {
+        stopCounting()
+        confirms.reset()
+        ackUpTo = nil
+        consumerTag = nil
+    }
+
+    var unansweredOnStop: String { "\(schedule.count) held requests cannot be answered" }
 
     private func startConsuming(_ connection: AMQPConnection) throws(AMQPError) {
         try connection.setPrefetch(runtime.prefetch)
@@ -100,19 +75,9 @@ final class ConsumerLoop {
         }
     }
 
-    /// Sleeps in slices, so that a stop request is not kept waiting.
-    private func sleep(milliseconds: Int) {
-        var left = milliseconds
-        while left > 0 && !shared.isStopping {
-            let slice = min(left, 100)
-            usleep(UInt32(slice) * 1000)
-            left -= slice
-        }
-    }
-
     // MARK: - Serving
 
-    private func serve(_ connection: AMQPConnection) throws(AMQPError) {
+    func serve(_ connection: AMQPConnection) throws(AMQPError) {
         while !shared.isStopping {
             refreshState()
             let now = SystemTime.unixMilliseconds()
@@ -139,11 +104,11 @@ final class ConsumerLoop {
         case .timeout:
             break
         case .returned(let message):
-            shared.statistics.unroutableReplies.add(1, ordering: .relaxed)
-            logger.warning("reply unroutable: the requester's queue is gone", metadata: [
-                "correlation_id": .string(TextEscaping.correlationID(message.properties.correlationID)),
-                "reason": .string("\(message.replyCode) \(message.replyText), routing key \(message.routingKey)"),
-            ])
+            if message.properties.type == TurnMessage.requestType {
+                try turnQueueMissing(message, connection)
+            } else {
+                output.returned(message)
+            }
         case .publisherAck(let sequence, let multiple):
             let settled = confirms.confirmed(upTo: sequence, multiple: multiple)
             if settled.areOldest, let last = settled.tags.last {
@@ -210,6 +175,8 @@ final class ConsumerLoop {
                 "requester": .string(pending.requester), "account": .string(pending.account),
                 "correlation_id": .string(TextEscaping.correlationID(pending.correlationID)),
             ])
+        case .takeTurn(let turn):
+            try takeTurn(turn, answering: delivery.deliveryTag, connection)
         case .reject(let requester, let correlationID):
             try connection.reject(deliveryTag: delivery.deliveryTag, requeue: false)
             shared.metrics.counted(.rejected, nanoseconds: DispatchTime.now().uptimeNanoseconds &- received)
@@ -231,19 +198,15 @@ final class ConsumerLoop {
         }
     }
 
-    /// Publishes a reply with every property of the protocol and
-    /// `mandatory`; acknowledges the request now, or (with publisher
-    /// confirms) once the broker confirms the reply.
+    /// Publishes a reply (``ReplyOutput/publish(_:_:)``); acknowledges the
+    /// request now, or (with publisher confirms) once the broker confirms
+    /// the reply.
     private func publish(_ reply: Reply, answering deliveryTag: UInt64?, _ connection: AMQPConnection) throws(AMQPError) {
-        let properties = MessageProperties(
-            contentType: ProtocolConstants.contentType,
-            deliveryMode: .transient,
-            correlationID: reply.correlationID,
-            expiration: String(reply.expirationMilliseconds),
-            timestamp: UInt64(reply.timestamp),
-            type: ProtocolConstants.replyType
-        )
-        let sequence = try connection.publish(routingKey: reply.routingKey, mandatory: true, properties: properties, body: reply.body)
+        let sequence = try output.publish(reply, connection)
+        try settle(deliveryTag, afterPublish: sequence, connection)
+    }
+
+    private func settle(_ deliveryTag: UInt64?, afterPublish sequence: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
         if connection.publisherConfirmsEnabled {
             confirms.published(sequence: sequence, deliveryTag: deliveryTag)
         } else if let deliveryTag {
@@ -252,27 +215,41 @@ final class ConsumerLoop {
     }
 
     private func log(_ reply: Reply, receivedAt: UInt64) {
-        let nanoseconds = DispatchTime.now().uptimeNanoseconds &- receivedAt
-        shared.metrics.counted(reply.outcome, nanoseconds: nanoseconds)
-        shared.audit.record(reply)
-        // Built only when the line is written: this is the hot path.
-        guard logger.logLevel <= .info else { return }
-        let micros = nanoseconds / 1000
-        var metadata: Logger.Metadata = [
-            "requester": .string(reply.requester ?? "-"),
-            "account": .string(reply.account ?? "-"),
-            "correlation_id": .string(TextEscaping.correlationID(reply.correlationID)),
-            "outcome": .string(reply.outcome.rawValue),
-            "latency_ms": .string(Self.milliseconds(micros)),
-        ]
-        if let message = reply.message { metadata["reason"] = .string(message) }
-        logger.info("request", metadata: metadata)
+        output.record(reply, receivedAt: receivedAt)
     }
 
-    /// `micros` as milliseconds with three decimals, without Foundation's formatter.
-    static func milliseconds(_ micros: UInt64) -> String {
-        let fraction = micros % 1000
-        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + "\(fraction)"
+    // MARK: - Turns
+
+    /// Sends a checked request of a `once_per_window` account to the
+    /// account's turn queue (persistent, `mandatory`); the request is
+    /// acknowledged once the broker confirms it has the turn.
+    private func takeTurn(_ turn: TurnRequest, answering deliveryTag: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
+        let message = TurnMessage.request(turn)
+        let properties = MessageProperties(
+            contentType: ProtocolConstants.contentType,
+            deliveryMode: .persistent,
+            correlationID: turn.correlationID,
+            replyTo: turn.replyTo,
+            type: message.type
+        )
+        let sequence = try connection.publish(routingKey: runtime.turnQueueName(turn.account), mandatory: true, properties: properties, body: message.body())
+        try settle(deliveryTag, afterPublish: sequence, connection)
+        logger.debug("request waits for its turn", metadata: [
+            "requester": .string(turn.requester), "account": .string(turn.account),
+            "correlation_id": .string(TextEscaping.correlationID(turn.correlationID)),
+        ])
+    }
+
+    /// A turn the broker could not route: the account's turn queue is gone
+    /// (deleted by hand). The requester hears so; the request is acked
+    /// when the confirm comes, as for any returned message.
+    private func turnQueueMissing(_ message: ReturnedMessage, _ connection: AMQPConnection) throws(AMQPError) {
+        let properties = message.properties
+        guard case .request(let turn)? = TurnMessage.decode(type: properties.type, messageID: properties.messageID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: message.body) else { return }
+        logger.error("a turn queue is missing; restart the worker to declare it", metadata: ["account": .string(turn.account), "reason": .string("\(message.replyCode) \(message.replyText)")])
+        let reply = decider.unavailable(turn, now: SystemTime.unixMilliseconds())
+        try publish(reply, answering: nil, connection)
+        log(reply, receivedAt: DispatchTime.now().uptimeNanoseconds)
     }
 
     private func refreshState() {
@@ -287,7 +264,7 @@ final class ConsumerLoop {
     /// answers held requests whose window opens within the shutdown
     /// timeout (the rest `unavailable` with `retry_after_ms`), waits for
     /// outstanding confirms, and closes.
-    private func shutDown(_ connection: AMQPConnection) throws(AMQPError) {
+    func shutDown(_ connection: AMQPConnection) throws(AMQPError) {
         if let consumerTag {
             try connection.cancel(consumerTag: consumerTag)
             self.consumerTag = nil

@@ -13,6 +13,8 @@ public struct WorkerRuntime: Sendable {
     public var reconnectMaxMilliseconds: Int
     public var shutdownTimeoutMilliseconds: Int
     public var workers: Int
+    /// The `once_per_window` accounts, each with a turn queue.
+    public var turnAccounts: [String]
 
     public init(_ loaded: LoadedConfiguration, workers: Int? = nil) {
         let configuration = loaded.configuration
@@ -41,6 +43,7 @@ public struct WorkerRuntime: Sendable {
         reconnectMaxMilliseconds = broker.reconnectMaxMilliseconds
         shutdownTimeoutMilliseconds = configuration.shutdownTimeoutSeconds * 1000
         self.workers = workers ?? configuration.workers ?? System.coreCount
+        turnAccounts = loaded.oncePerWindowAccounts
     }
 
     /// The request queue's `x-` arguments, as the configuration gives them.
@@ -52,6 +55,22 @@ public struct WorkerRuntime: Sendable {
         if let maxLength = queue.maxLength { arguments.append(("x-max-length", .int(Int64(maxLength)))) }
         if let overflow = queue.overflow { arguments.append(("x-overflow", .string(overflow.rawValue))) }
         return arguments
+    }
+
+    /// The turn queue of a `once_per_window` account: next to the request
+    /// queue, so that the same permissions cover it.
+    public func turnQueueName(_ account: String) -> String {
+        "\(queue.name).turns.\(account)"
+    }
+
+    /// Declares an account's turn queue: a durable quorum queue (it
+    /// outlives a node) with a single active consumer (one worker at a time
+    /// gives the account's windows out).
+    public func declareTurnQueue(_ account: String, on connection: AMQPConnection) throws(AMQPError) {
+        try connection.declareQueue(turnQueueName(account), durable: true, arguments: [
+            ("x-queue-type", .string("quorum")),
+            ("x-single-active-consumer", .bool(true)),
+        ])
     }
 
     /// Declares the request queue: durable, with the configured arguments.

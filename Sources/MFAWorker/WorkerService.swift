@@ -52,7 +52,6 @@ public final class WorkerService {
             defer { connection.close() }
             do {
                 try runtime.declareRequestQueue(on: connection)
-                return
             } catch {
                 if error.replyCode == 406 {
                     throw StartupError("the request queue '\(runtime.queue.name)' exists with other arguments than the configuration gives: \(Self.strip(error))")
@@ -62,6 +61,21 @@ public final class WorkerService {
                 }
                 throw StartupError("cannot declare the request queue '\(runtime.queue.name)': \(error)")
             }
+            for account in runtime.turnAccounts {
+                let name = runtime.turnQueueName(account)
+                do {
+                    try runtime.declareTurnQueue(account, on: connection)
+                } catch {
+                    if error.replyCode == 406 {
+                        throw StartupError("the turn queue '\(name)' exists with other arguments than a quorum queue with a single active consumer: \(Self.strip(error))")
+                    }
+                    if error.replyCode == 403 {
+                        throw StartupError("the broker does not let this user declare the turn queue '\(name)' (give it the request queue's permissions for names starting '\(runtime.queue.name).turns.'): \(Self.strip(error))")
+                    }
+                    throw StartupError("cannot declare the turn queue '\(name)': \(error)")
+                }
+            }
+            return
         }
         throw StartupError(failures.count == 1 ? failures[0] : "no broker node answers: " + failures.joined(separator: "; "))
     }
@@ -96,8 +110,18 @@ public final class WorkerService {
             thread.name = "consumer-\(index + 1)"
             thread.start()
         }
+        if !runtime.turnAccounts.isEmpty {
+            let turns = TurnThread(runtime: runtime, shared: shared, logger: logger)
+            group.enter()
+            let thread = Thread {
+                turns.run()
+                group.leave()
+            }
+            thread.name = "turns"
+            thread.start()
+        }
         logger.notice("consuming", metadata: [
-            "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts; metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
+            "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
         ])
         LogSink.flush()
 
@@ -145,6 +169,13 @@ public final class WorkerService {
             LogSink.flush()
             return
         }
+        if next.oncePerWindowAccounts != loaded.oncePerWindowAccounts {
+            // Each such account has a turn queue that the consumer threads
+            // declared and consume since start-up.
+            logger.error("reload refused; the running configuration stays", metadata: ["reason": "the accounts with issue: once_per_window changed; that needs a restart"])
+            LogSink.flush()
+            return
+        }
         let current = loaded.configuration, incoming = next.configuration
         var restart: [String] = []
         if current.broker != incoming.broker || loaded.brokerPassword != next.brokerPassword { restart.append("broker") }
@@ -186,5 +217,22 @@ private final class ConsumerThread: @unchecked Sendable {
 
     func run() {
         ConsumerLoop(index: index, runtime: runtime, shared: shared, logger: logger).run()
+    }
+}
+
+/// The same for the turn loop.
+private final class TurnThread: @unchecked Sendable {
+    let runtime: WorkerRuntime
+    let shared: SharedWorkerState
+    let logger: Logger
+
+    init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
+        self.runtime = runtime
+        self.shared = shared
+        self.logger = logger
+    }
+
+    func run() {
+        TurnLoop(runtime: runtime, shared: shared, logger: logger).run()
     }
 }

@@ -8,6 +8,9 @@ public enum Decision: Sendable {
     /// Acknowledge the request now and reply at `dueMilliseconds` (Unix ms),
     /// when the next window opens (`min_validity_ms`).
     case schedule(PendingRequest, dueMilliseconds: Int64)
+    /// A `once_per_window` account: send the checked request to the
+    /// account's turn queue, and acknowledge it once the broker has it.
+    case takeTurn(TurnRequest)
     /// No `reply_to`: nobody can be answered. Reject without requeue (the
     /// queue's dead-letter exchange takes it, where it has one).
     case reject(requester: String?, correlationID: [UInt8]?)
@@ -36,8 +39,9 @@ public struct Reply: Sendable {
     public var message: String?
 }
 
-/// A request that waits for the next window. It was acknowledged when
-/// scheduled; the worker keeps it until it answers.
+/// A request that waits for its window: the next one (`min_validity_ms`; it
+/// was acknowledged when scheduled, and the worker keeps it until it
+/// answers), or the window its turn gave it.
 public struct PendingRequest: Sendable {
     public var replyTo: String
     public var correlationID: [UInt8]?
@@ -47,13 +51,21 @@ public struct PendingRequest: Sendable {
     /// When the worker received the request (the worker's own clock, for
     /// latency).
     public var receivedAt: UInt64
+    /// The window its turn gave it (`once_per_window`); nil: the window
+    /// current when the reply is made.
+    public var window: TOTPWindow?
+    /// The turn-queue delivery to acknowledge once the reply is confirmed;
+    /// nil when the request was acknowledged already.
+    public var deliveryTag: UInt64?
 
-    public init(replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, receivedAt: UInt64) {
+    public init(replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, receivedAt: UInt64, window: TOTPWindow? = nil, deliveryTag: UInt64? = nil) {
         self.replyTo = replyTo
         self.correlationID = correlationID
         self.requester = requester
         self.account = account
         self.minValidityMilliseconds = minValidityMilliseconds
         self.receivedAt = receivedAt
+        self.window = window
+        self.deliveryTag = deliveryTag
     }
 }

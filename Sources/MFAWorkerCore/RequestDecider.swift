@@ -91,12 +91,44 @@ public struct RequestDecider {
             minValidity = min(Int64(state.reply.defaultMinValidityMilliseconds), bound)
         }
 
+        let maxWait = Int64(body.maxWaitMilliseconds ?? state.reply.defaultMaxWaitMilliseconds)
+
+        if account.issue == .oncePerWindow {
+            return .takeTurn(TurnRequest(
+                replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name,
+                minValidityMilliseconds: minValidity, maxWaitMilliseconds: maxWait, receivedMilliseconds: now
+            ))
+        }
         let window = account.generator.window(at: now)
         if window.millisecondsLeft(at: now) < minValidity {
+            let due = window.end * 1000
+            guard due - now <= maxWait else {
+                return .reply(error(.busy, Messages.busy, context, retryAfter: due - now))
+            }
             let pending = PendingRequest(replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name, minValidityMilliseconds: minValidity, receivedAt: receivedAt)
-            return .schedule(pending, dueMilliseconds: window.end * 1000)
+            return .schedule(pending, dueMilliseconds: due)
         }
         return .reply(success(account, window: window, context))
+    }
+
+    /// The `busy` reply to a turn whose window would open too late.
+    public mutating func busy(_ turn: TurnRequest, retryAfterMilliseconds: Int64, now: Int64) -> Reply {
+        var context = ReplyContext(replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, now: now)
+        context.account = turn.account
+        return error(.busy, Messages.busy, context, retryAfter: retryAfterMilliseconds)
+    }
+
+    /// An `unavailable` reply for a turn that no worker can take: the
+    /// account's turn queue is missing.
+    public mutating func unavailable(_ turn: TurnRequest, now: Int64) -> Reply {
+        var context = ReplyContext(replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, now: now)
+        context.account = turn.account
+        return error(.unavailable, Messages.noTurns, context)
+    }
+
+    /// The period of `account`'s windows, when it is configured.
+    public func period(of account: String) -> Int? {
+        state.accounts[account]?.parameters.period
     }
 
     /// The reply to a request that waited for its window, made at `now`.
@@ -107,7 +139,15 @@ public struct RequestDecider {
         guard let account = state.permittedAccount(pending.account, for: pending.requester) else {
             return error(.forbidden, Messages.forbidden, context)
         }
-        return success(account, window: account.generator.window(at: now), context)
+        guard let window = pending.window else {
+            return success(account, window: account.generator.window(at: now), context)
+        }
+        // A turn's window: never sent once it has ended (a reply held up
+        // past it, say by an outage), nor before it opens.
+        guard window.period == account.parameters.period, now < window.end * 1000 else {
+            return error(.unavailable, Messages.windowPassed, context, retryAfter: 0)
+        }
+        return success(account, window: window, context)
     }
 
     /// An `unavailable` reply for a waiting request that cannot be answered
@@ -183,6 +223,9 @@ public enum Messages {
     public static let type = "type must be mfa-code-request"
     public static let rateLimited = "requester is over its rate limit"
     public static let shuttingDown = "the worker is shutting down; ask again"
+    public static let noTurns = "the worker cannot give this account's windows out now; ask again later"
+    public static let busy = "no window for this request opens within its max_wait_ms; ask again after retry_after_ms"
+    public static let windowPassed = "the window given to this request ended before its reply could be sent; ask again"
     public static func minValidityAbove(_ bound: Int64) -> String {
         "min_validity_ms must be at most \(bound) for this account"
     }

@@ -1,0 +1,63 @@
+import AMQP
+import Foundation
+import Logging
+import MFAProtocol
+import MFAWorkerCore
+
+/// What every reply gets, whichever thread sends it: the protocol's
+/// properties, and once sent, its count, audit entry and log line.
+struct ReplyOutput {
+    let shared: SharedWorkerState
+    var logger: Logger
+
+    /// Publishes `reply` with every property of the protocol and
+    /// `mandatory`; returns the publish's sequence number (0 without
+    /// publisher confirms).
+    func publish(_ reply: Reply, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
+        let properties = MessageProperties(
+            contentType: ProtocolConstants.contentType,
+            deliveryMode: .transient,
+            correlationID: reply.correlationID,
+            expiration: String(reply.expirationMilliseconds),
+            timestamp: UInt64(reply.timestamp),
+            type: ProtocolConstants.replyType
+        )
+        return try connection.publish(routingKey: reply.routingKey, mandatory: true, properties: properties, body: reply.body)
+    }
+
+    /// Counts, audits and logs a reply sent; `receivedAt` is the uptime
+    /// (ns) when the request came in.
+    func record(_ reply: Reply, receivedAt: UInt64) {
+        let nanoseconds = DispatchTime.now().uptimeNanoseconds &- receivedAt
+        shared.metrics.counted(reply.outcome, nanoseconds: nanoseconds)
+        shared.audit.record(reply)
+        // Built only when the line is written: this is the hot path.
+        guard logger.logLevel <= .info else { return }
+        let micros = nanoseconds / 1000
+        var metadata: Logger.Metadata = [
+            "requester": .string(reply.requester ?? "-"),
+            "account": .string(reply.account ?? "-"),
+            "correlation_id": .string(TextEscaping.correlationID(reply.correlationID)),
+            "outcome": .string(reply.outcome.rawValue),
+            "latency_ms": .string(Self.milliseconds(micros)),
+        ]
+        if let window = reply.window { metadata["window_start"] = .stringConvertible(window.start) }
+        if let message = reply.message { metadata["reason"] = .string(message) }
+        logger.info("request", metadata: metadata)
+    }
+
+    /// Logs a reply the broker returned: the requester's queue is gone.
+    func returned(_ message: ReturnedMessage) {
+        shared.statistics.unroutableReplies.add(1, ordering: .relaxed)
+        logger.warning("reply unroutable: the requester's queue is gone", metadata: [
+            "correlation_id": .string(TextEscaping.correlationID(message.properties.correlationID)),
+            "reason": .string("\(message.replyCode) \(message.replyText), routing key \(message.routingKey)"),
+        ])
+    }
+
+    /// `micros` as milliseconds with three decimals, without Foundation's formatter.
+    static func milliseconds(_ micros: UInt64) -> String {
+        let fraction = micros % 1000
+        return "\(micros / 1000)." + (fraction < 10 ? "00" : fraction < 100 ? "0" : "") + "\(fraction)"
+    }
+}

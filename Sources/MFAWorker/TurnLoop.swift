@@ -1,0 +1,295 @@
+import AMQP
+import Foundation
+import Logging
+import MFAProtocol
+import MFAWorkerCore
+import TOTP
+
+/// Gives out the windows of the `once_per_window` accounts: one thread and
+/// connection per worker process, consuming every such account's turn
+/// queue. The broker makes one consumer per queue the active one, so at
+/// most one worker in the cluster gives out an account's windows at a time
+/// (docs/design.md, "One code per window").
+///
+/// For each turn it takes a window in the account's ledger, writes the
+/// ledger to the turn queue, and only once the broker confirms that record
+/// schedules the reply for the window's start. The turn is acknowledged
+/// when the reply is confirmed; a turn not yet answered when the connection
+/// goes returns to the queue and is given a window again by whoever holds
+/// the queue next.
+final class TurnLoop: ConnectionSession {
+    /// Unacknowledged turn-queue deliveries per connection: turns wait here
+    /// for their window, which can be an hour away.
+    static let prefetch = 2000
+
+    let runtime: WorkerRuntime
+    let shared: SharedWorkerState
+    var logger: Logger
+
+    private var decider: RequestDecider
+    private let output: ReplyOutput
+    /// Names this process in its records; each connection adds its number.
+    private let instance = "\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+    private var connections = 0
+    /// Keepers by consumer tag: one per account and connection.
+    private var keepers: [String: TurnKeeper] = [:]
+    /// Replies whose record the broker has confirmed, by the window's start.
+    private var schedule = ReplySchedule()
+    /// Replies whose window's record is not confirmed yet: no code leaves
+    /// before the broker has the record of its window.
+    private var unconfirmed: [(sequence: UInt64, due: Int64, pending: PendingRequest)] = []
+    private var confirms = ConfirmTracker()
+
+    init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
+        self.runtime = runtime
+        self.shared = shared
+        var logger = logger
+        logger[metadataKey: "worker"] = "turns"
+        self.logger = logger
+        decider = RequestDecider(state: shared.currentState())
+        output = ReplyOutput(shared: shared, logger: logger)
+    }
+
+    func run() {
+        Reconnecting(runtime: runtime, shared: shared, logger: logger, firstEndpoint: 0).run(self)
+    }
+
+    // MARK: - Connection lifecycle
+
+    func start(_ connection: AMQPConnection) throws(AMQPError) {
+        connections += 1
+        try connection.setPrefetch(Self.prefetch)
+        try connection.enablePublisherConfirms()
+        for account in runtime.turnAccounts {
+            try runtime.declareTurnQueue(account, on: connection)
+            let tag = try connection.consume(queue: runtime.turnQueueName(account))
+            keepers[tag] = TurnKeeper(account: account, holder: "\(instance)-\(connections)")
+        }
+    }
+
+    func connectionLost() {
+        // What this connection held goes back to the turn queues with it:
+        // those turns are given a window again by the next holder.
+        keepers = [:]
+        confirms.reset()
+        shared.statistics.repliesPending.subtract(schedule.count + unconfirmed.count, ordering: .relaxed)
+        schedule = ReplySchedule()
+        unconfirmed = []
+    }
+
+    var unansweredOnStop: String { "\(schedule.count + unconfirmed.count) turns go back to their queues" }
+
+    // MARK: - Serving
+
+    func serve(_ connection: AMQPConnection) throws(AMQPError) {
+        while !shared.isStopping {
+            if shared.stateGeneration != decider.state.generation {
+                decider.replaceState(shared.currentState())
+            }
+            try wait(connection) { event throws(AMQPError) in try handle(event, connection) }
+        }
+    }
+
+    /// Publishes the replies that are due, then waits for one event (at most
+    /// until the next reply is due) and hands it on.
+    private func wait(_ connection: AMQPConnection, _ body: (AMQPEvent) throws(AMQPError) -> Void) throws(AMQPError) {
+        let now = SystemTime.unixMilliseconds()
+        try publishDueReplies(now: now, connection)
+        var timeout: Int64 = 100
+        if let due = schedule.nextDue { timeout = max(0, min(timeout, due - now)) }
+        try body(try connection.nextEvent(timeoutMilliseconds: Int(timeout)))
+    }
+
+    private func handle(_ event: AMQPEvent, _ connection: AMQPConnection) throws(AMQPError) {
+        switch event {
+        case .delivery(let delivery):
+            try handle(delivery, connection)
+        case .timeout:
+            break
+        case .returned(let message):
+            guard message.properties.type == TurnMessage.recordType || message.properties.type == TurnMessage.fenceType else {
+                output.returned(message)
+                return
+            }
+            // A turn queue is gone: no record can be trusted to be kept.
+            // Start again from a new connection (which declares it again).
+            throw .library(operation: "turn record", reason: "the broker could not route it to \(message.routingKey): \(message.replyCode) \(message.replyText)")
+        case .publisherAck(let sequence, let multiple):
+            for tag in confirms.confirmed(upTo: sequence, multiple: multiple).tags {
+                try connection.ack(deliveryTag: tag)
+            }
+            for entry in takeUnconfirmed(upTo: sequence, multiple: multiple) {
+                schedule.add(entry.pending, dueMilliseconds: entry.due)
+            }
+        case .publisherNack(let sequence, let multiple):
+            // Lost replies, or lost records: their turns go back to be
+            // given a window again (a lost record's window is not used).
+            var tags = confirms.confirmed(upTo: sequence, multiple: multiple).tags
+            for entry in takeUnconfirmed(upTo: sequence, multiple: multiple) {
+                shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
+                if let tag = entry.pending.deliveryTag { tags.append(tag) }
+            }
+            for tag in tags {
+                try connection.nack(deliveryTag: tag, multiple: false, requeue: true)
+            }
+            logger.warning("the broker refused turn records or replies; their turns go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
+        case .consumerCancelled(let tag):
+            // A turn queue was deleted or lost its node: begin again on a
+            // new connection, so that every turn it held is returned at once.
+            throw .library(operation: "basic.cancel", reason: "the broker cancelled the turn consumer of \(keepers[tag]?.account ?? tag)")
+        case .channelClosed(let code, let text):
+            throw .channelClosed(code: code, text: text)
+        case .blocked(let blocked):
+            if blocked {
+                logger.warning("the broker blocks publishing (memory or disk alarm); turns wait")
+            } else {
+                logger.notice("the broker publishes again")
+            }
+        }
+    }
+
+    private func takeUnconfirmed(upTo sequence: UInt64, multiple: Bool) -> [(sequence: UInt64, due: Int64, pending: PendingRequest)] {
+        var taken: [(sequence: UInt64, due: Int64, pending: PendingRequest)] = []
+        var kept: [(sequence: UInt64, due: Int64, pending: PendingRequest)] = []
+        for entry in unconfirmed {
+            if multiple ? entry.sequence <= sequence : entry.sequence == sequence {
+                taken.append(entry)
+            } else {
+                kept.append(entry)
+            }
+        }
+        unconfirmed = kept
+        return taken
+    }
+
+    private func handle(_ delivery: Delivery, _ connection: AMQPConnection) throws(AMQPError) {
+        guard var keeper = keepers[delivery.consumerTag] else {
+            try connection.nack(deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)
+            return
+        }
+        let properties = delivery.properties
+        let message = TurnMessage.decode(type: properties.type, messageID: properties.messageID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: delivery.body)
+        if message == nil {
+            logger.warning("a message in a turn queue is not a turn, a record or a fence; dropped", metadata: [
+                "account": .string(keeper.account), "reason": .string("type \(properties.type ?? "-"), \(delivery.body.count) bytes"),
+            ])
+        }
+        let now = SystemTime.unixMilliseconds()
+        let actions = keeper.received(message, deliveryTag: delivery.deliveryTag, now: now, period: period(of: keeper.account))
+        let wasServing = keepers[delivery.consumerTag]?.phase == .serving
+        keepers[delivery.consumerTag] = keeper
+        if !wasServing && keeper.phase == .serving {
+            logger.notice("giving out this account's windows", metadata: [
+                "account": .string(keeper.account), "reason": .string("\(keeper.ledger.issued.count) windows handed out before are kept"),
+            ])
+        }
+        for action in actions {
+            switch action {
+            case .publishFence(let id):
+                try write(.fence(id: id), account: keeper.account, connection)
+            case .publishRecord:
+                try write(keeper.record, account: keeper.account, connection)
+            case .ack(let tag):
+                try connection.ack(deliveryTag: tag)
+            case .decide(let tag, let turn):
+                try decide(turn, deliveryTag: tag, consumerTag: delivery.consumerTag, connection)
+            }
+        }
+    }
+
+    /// Gives a turn its window (or `busy`). A window's reply waits for the
+    /// broker's confirm of the record that lists it.
+    private func decide(_ turn: TurnRequest, deliveryTag: UInt64, consumerTag: String, _ connection: AMQPConnection) throws(AMQPError) {
+        guard var keeper = keepers[consumerTag] else { return }
+        let now = SystemTime.unixMilliseconds()
+        let choice = keeper.assign(turn, now: now, period: period(of: turn.account))
+        keepers[consumerTag] = keeper
+        let receivedAt = DispatchTime.now().uptimeNanoseconds &- UInt64(max(0, now - turn.receivedMilliseconds)) &* 1_000_000
+        switch choice {
+        case .busy(let retryAfter):
+            let reply = decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now)
+            confirms.published(sequence: try output.publish(reply, connection), deliveryTag: deliveryTag)
+            output.record(reply, receivedAt: receivedAt)
+        case .window(let window, let opensAt):
+            let sequence = try write(keeper.record, account: turn.account, connection)
+            let pending = PendingRequest(
+                replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, account: turn.account,
+                minValidityMilliseconds: turn.minValidityMilliseconds, receivedAt: receivedAt, window: window, deliveryTag: deliveryTag
+            )
+            unconfirmed.append((sequence, opensAt, pending))
+            shared.statistics.repliesPending.add(1, ordering: .relaxed)
+            logger.debug("turn given", metadata: [
+                "requester": .string(turn.requester), "account": .string(turn.account),
+                "correlation_id": .string(TextEscaping.correlationID(turn.correlationID)),
+                "window_start": .stringConvertible(window.start),
+            ])
+        }
+    }
+
+    /// Publishes a record or fence to the account's turn queue: persistent,
+    /// `mandatory`, confirmed.
+    @discardableResult
+    private func write(_ message: TurnMessage, account: String, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
+        let properties = MessageProperties(
+            contentType: message.messageID == nil ? ProtocolConstants.contentType : nil,
+            deliveryMode: .persistent,
+            messageID: message.messageID,
+            type: message.type
+        )
+        let sequence = try connection.publish(routingKey: runtime.turnQueueName(account), mandatory: true, properties: properties, body: message.body())
+        confirms.published(sequence: sequence, deliveryTag: nil)
+        return sequence
+    }
+
+    private func publishDueReplies(now: Int64, _ connection: AMQPConnection) throws(AMQPError) {
+        guard let due = schedule.nextDue, due <= now else { return }
+        for pending in schedule.popDue(now: now) {
+            shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
+            let reply = decider.complete(pending, now: SystemTime.unixMilliseconds())
+            confirms.published(sequence: try output.publish(reply, connection), deliveryTag: pending.deliveryTag)
+            output.record(reply, receivedAt: pending.receivedAt)
+        }
+    }
+
+    private func period(of account: String) -> Int {
+        // Accounts with turn queues cannot be removed by a reload.
+        decider.period(of: account) ?? 30
+    }
+
+    // MARK: - Graceful shutdown
+
+    /// Answers the turns whose window opens within the shutdown timeout and
+    /// waits for the confirms. The consumers are not cancelled: the turns
+    /// and records this connection holds go back to their queues when it
+    /// closes, in the same step that makes another worker's consumer the
+    /// active one, so that worker reads every record before it decides.
+    func shutDown(_ connection: AMQPConnection) throws(AMQPError) {
+        let start = SystemTime.unixMilliseconds()
+        let deadline = start + Int64(runtime.shutdownTimeoutMilliseconds)
+        var keep = ReplySchedule()
+        var returned = 0
+        for (due, pending) in schedule.drain() {
+            if due <= deadline { keep.add(pending, dueMilliseconds: due) } else { returned += 1 }
+        }
+        schedule = keep
+        let late = unconfirmed.filter { $0.due > deadline }.count
+        unconfirmed.removeAll { $0.due > deadline }
+        returned += late
+        shared.statistics.repliesPending.subtract(returned, ordering: .relaxed)
+        if !schedule.isEmpty || !unconfirmed.isEmpty || returned > 0 {
+            logger.notice("answering turns before stopping", metadata: [
+                "reason": .string("\(schedule.count + unconfirmed.count) open within the shutdown timeout; \(returned) go back to their queues"),
+            ])
+        }
+        while !schedule.isEmpty || !unconfirmed.isEmpty || confirms.outstanding > 0 {
+            if SystemTime.unixMilliseconds() > deadline + 2000 { break }
+            try wait(connection) { event throws(AMQPError) in
+                // New deliveries stay unacknowledged: back to the queue at close.
+                if case .delivery = event { return }
+                try handle(event, connection)
+            }
+        }
+        LogSink.flush()
+        shared.audit.flush()
+    }
+}
