@@ -37,7 +37,18 @@ struct ConfigurationErrorTests {
         expectError(ConfigFixture.yaml(extra: "alow_loose_secret_files: true"),
                     "DIR/worker.yaml: alow_loose_secret_files (line 8): unknown key 'alow_loose_secret_files' at the top level (did you mean 'allow_loose_secret_files'?); known keys: broker, request_queue, reply, accounts, allow, allow_loose_secret_files, workers, log, shutdown_timeout_s, rate_limit, metrics, audit")
         expectError(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    digit: 8"),
-                    "DIR/worker.yaml: accounts.sf-eu.digit (line 6): unknown key 'digit' in accounts.sf-eu (did you mean 'digits'?); known keys: secret_file, secret_env, algorithm, digits, period")
+                    "DIR/worker.yaml: accounts.sf-eu.digit (line 6): unknown key 'digit' in accounts.sf-eu (did you mean 'digits'?); known keys: secret_file, secret_env, algorithm, digits, period, issue")
+    }
+
+    @Test("issue: a known mode, and once_per_window only with publisher confirms")
+    func issueMode() {
+        expectError(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once"),
+                    "DIR/worker.yaml: accounts.sf-eu.issue (line 6): must be one of shared, once_per_window, not 'once'")
+        let noConfirms = ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once_per_window")
+            .replacingOccurrences(of: "  url: amqp://mfa-worker:pw@127.0.0.1:5672/%2F", with: "  url: amqp://mfa-worker:pw@127.0.0.1:5672/%2F\n  publisher_confirms: false")
+        expectError(noConfirms, "DIR/worker.yaml: accounts.sf-eu.issue (line 5): once_per_window needs broker.publisher_confirms: true")
+        expectError(ConfigFixture.yaml(extra: "reply:\n  default_max_wait_ms: 3600001"),
+                    "DIR/worker.yaml: reply.default_max_wait_ms (line 9): must be 0 to 3600000, not 3600001")
     }
 
     @Test("A missing secret file")

@@ -38,6 +38,7 @@ struct ConfigurationTests {
             reply:
               max_ttl_ms: 20000
               default_min_validity_ms: 3000
+              default_max_wait_ms: 90000
             workers: 4
             log: {format: json, level: debug}
             accounts:
@@ -46,6 +47,7 @@ struct ConfigurationTests {
                 algorithm: sha256
                 digits: 8
                 period: 60
+                issue: once_per_window
               env-account:
                 secret_env: MY_KEY
             allow:
@@ -62,7 +64,10 @@ struct ConfigurationTests {
         #expect(configuration.broker.prefetch == 10)
         #expect(configuration.broker.heartbeatSeconds == 5)
         #expect(configuration.requestQueue == RequestQueueSettings(name: "codes", type: .quorum, deadLetterExchange: "codes.dlx", maxLength: 1000, overflow: .rejectPublish))
-        #expect(configuration.reply == ReplySettings(maxTTLMilliseconds: 20000, defaultMinValidityMilliseconds: 3000))
+        #expect(configuration.reply == ReplySettings(maxTTLMilliseconds: 20000, defaultMinValidityMilliseconds: 3000, defaultMaxWaitMilliseconds: 90000))
+        #expect(loaded.accounts["a.b@c-d_e"]?.issue == .oncePerWindow)
+        #expect(loaded.accounts["env-account"]?.issue == .shared)
+        #expect(loaded.oncePerWindowAccounts == ["a.b@c-d_e"])
         #expect(configuration.workers == 4)
         #expect(configuration.log == LogSettings(format: .json, level: .debug))
         #expect(loaded.accounts["a.b@c-d_e"]?.parameters == (try TOTPParameters(algorithm: .sha256, digits: 8, period: 60)))
