@@ -9,7 +9,7 @@ public final class Requester {
     public let connection: AMQPConnection
     public let replyQueue: String
     public let requestQueue: String
-    private var stash: [Delivery] = []
+    private var stash: [Reply] = []
 
     public init(_ user: String = "rpa-bot-eu-1", requestQueue: String) throws {
         self.user = user
@@ -24,6 +24,8 @@ public final class Requester {
     /// A parsed reply.
     public struct Reply {
         public let delivery: Delivery
+        /// When the requester read it off the socket.
+        public var arrivedAt = Date()
         public var json: [String: Any] {
             (try? JSONSerialization.jsonObject(with: Data(delivery.body))) as? [String: Any] ?? [:]
         }
@@ -61,9 +63,10 @@ public final class Requester {
         return correlation
     }
 
-    public func send(account: String, minValidity: Int? = nil, correlationID: [UInt8]? = nil) throws -> [UInt8]? {
+    public func send(account: String, minValidity: Int? = nil, maxWait: Int? = nil, correlationID: [UInt8]? = nil) throws -> [UInt8]? {
         var body = #"{"account":"\#(account)""#
         if let minValidity { body += #","min_validity_ms":\#(minValidity)"# }
+        if let maxWait { body += #","max_wait_ms":\#(maxWait)"# }
         body += "}"
         return try send(body: body, correlationID: correlationID)
     }
@@ -71,7 +74,7 @@ public final class Requester {
     /// Waits for the reply with `correlationID` (or any reply when nil).
     public func reply(to correlationID: [UInt8]?, timeout: TimeInterval = 10) throws -> Reply? {
         if let index = stash.firstIndex(where: { correlationID == nil || $0.properties.correlationID == correlationID }) {
-            return Reply(delivery: stash.remove(at: index))
+            return stash.remove(at: index)
         }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -80,7 +83,7 @@ public final class Requester {
                 if correlationID == nil || delivery.properties.correlationID == correlationID {
                     return Reply(delivery: delivery)
                 }
-                stash.append(delivery)
+                stash.append(Reply(delivery: delivery))
             }
         }
         return nil
@@ -88,7 +91,7 @@ public final class Requester {
 
     /// Every reply that arrives within `timeout`.
     public func replies(count: Int, timeout: TimeInterval = 30) throws -> [Reply] {
-        var replies = stash.map(Reply.init)
+        var replies = stash
         stash.removeAll()
         let deadline = Date().addingTimeInterval(timeout)
         while replies.count < count && Date() < deadline {

@@ -43,7 +43,8 @@ public final class WorkerProcess {
         keysFrom other: WorkerProcess? = nil,
         metricsPort: Int? = nil,
         audit: Bool = true,
-        brokerURL: String? = nil
+        brokerURL: String? = nil,
+        oncePerWindow: Set<String> = []
     ) {
         self.queue = queue
         self.parameters = accounts
@@ -59,6 +60,7 @@ public final class WorkerProcess {
                     period: \(parameters.period)
                     digits: \(parameters.digits)
                     algorithm: \(parameters.algorithm)
+                    issue: \(oncePerWindow.contains(name) ? "once_per_window" : "shared")
 
                 """
         }
@@ -113,6 +115,9 @@ public final class WorkerProcess {
             _ = FileManager.default.createFile(atPath: folder + "/keys.json", contents: data)
         }
     }
+
+    /// The turn queue of a `once_per_window` account (what the worker declares).
+    public func turnQueue(_ account: String) -> String { "\(queue).turns.\(account)" }
 
     /// Starts the worker and waits until it consumes.
     @discardableResult

@@ -1,0 +1,145 @@
+import AMQP
+import Foundation
+import Testing
+import TestSupport
+
+/// `issue: once_per_window` through the broker: each window's code goes to
+/// one request, in arrival order, at the window's start; `busy` when the
+/// window would open too late; and a restart forgets nothing.
+@Suite("One code per window against the broker", .serialized)
+struct OncePerWindowTests {
+    /// Waits until `offset` ms into a window of `period` s, so that a test's
+    /// first request meets a window that has just opened.
+    static func alignToWindow(period: Int, offset: Int64 = 100) {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let periodMs = Int64(period) * 1000
+        var wait = periodMs - now % periodMs + offset
+        if wait >= periodMs { wait -= periodMs }
+        Thread.sleep(forTimeInterval: Double(wait) / 1000)
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 { Int64(date.timeIntervalSince1970 * 1000) }
+
+    static func deleteTurnQueue(of worker: WorkerProcess, _ account: String) {
+        if let admin = try? Broker.admin() {
+            _ = try? admin.deleteQueue(worker.turnQueue(account))
+            admin.close()
+        }
+    }
+
+    @Test("10 robots at once: 10 consecutive windows in arrival order, each reply at its window's start; busy, then a retry at retry_after_ms gets its window")
+    func tenRobots() throws {
+        let period = 2
+        let worker = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], workers: 2, oncePerWindow: ["sf-eu"]).start()
+        defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
+        let robots = try (0..<10).map { _ in try Requester(requestQueue: worker.queue) }
+
+        Self.alignToWindow(period: period)
+        var sent: [[UInt8]] = []
+        for robot in robots {
+            sent.append(try robot.send(account: "sf-eu")!)
+            // Arrival order is the order the turns reach the turn queue; a
+            // few ms apart, it is the order they were sent in.
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        var replies: [Requester.Reply] = []
+        for (robot, id) in zip(robots, sent) {
+            guard let reply = try robot.reply(to: id, timeout: Double(period * 10 + 5)) else {
+                Issue.record("request \(replies.count + 1) had no reply")
+                return
+            }
+            replies.append(reply)
+        }
+        #expect(replies.allSatisfy { $0.status == "ok" }, "\(replies.map(\.text))")
+        let starts = replies.compactMap(\.windowStart)
+        let first = starts[0]
+        #expect(starts == (0..<10).map { first + Int64($0 * period) }, "windows \(starts) are not consecutive in arrival order")
+        for reply in replies {
+            let start = reply.windowStart! * 1000
+            let arrived = Self.milliseconds(reply.arrivedAt)
+            #expect(arrived >= start, "a reply arrived \(start - arrived) ms before its window opened")
+            #expect(arrived < start + 1000, "a reply arrived \(arrived - start) ms after its window opened")
+            #expect(reply.code == (try worker.expectedCode(account: "sf-eu", windowStart: reply.windowStart!)))
+            let ttl = Int64(reply.properties.expiration ?? "") ?? 0
+            #expect(ttl > 0 && arrived - 100 + ttl <= reply.windowEnd! * 1000 + 100, "the reply outlives its window")
+        }
+        #expect(Set(replies.compactMap(\.code)).count == 10)
+
+        // Every window up to first+18 s is taken: a request that waits at
+        // most 1 s is busy, and told when the next free window opens.
+        let asker = robots[0]
+        let askedAt = Self.milliseconds(Date())
+        let busyID = try asker.send(account: "sf-eu", maxWait: 1000)
+        guard let busy = try asker.reply(to: busyID) else {
+            Issue.record("the busy request had no reply"); return
+        }
+        #expect(busy.status == "error" && busy.error == "busy", "\(busy.text)")
+        #expect(busy.code == nil)
+        let retryAfter = (busy.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1
+        let nextFree = (first + Int64(10 * period)) * 1000
+        #expect(abs(askedAt + retryAfter - nextFree) < 500, "retry_after_ms \(retryAfter) does not point at the next free window")
+
+        // Ask again when told: that window, at once.
+        Thread.sleep(forTimeInterval: Double(max(0, askedAt + retryAfter - Self.milliseconds(Date()))) / 1000)
+        let retryID = try asker.send(account: "sf-eu", maxWait: 1000)
+        guard let retry = try asker.reply(to: retryID) else {
+            Issue.record("the retry had no reply"); return
+        }
+        #expect(retry.status == "ok", "\(retry.text)")
+        #expect(retry.windowStart == first + Int64(10 * period))
+        #expect(worker.log.contains("outcome=busy"))
+    }
+
+    @Test("A restart between two requests of one window: the second request gets the next window")
+    func restartKeepsTheRecord() throws {
+        let period = 10
+        let first = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], workers: 1, oncePerWindow: ["sf-eu"]).start()
+        defer { Self.deleteTurnQueue(of: first, "sf-eu") }
+        let robot = try Requester(requestQueue: first.queue)
+
+        Self.alignToWindow(period: period)
+        guard let one = try robot.ask(account: "sf-eu") else {
+            Issue.record("no reply before the restart"); return
+        }
+        #expect(one.status == "ok", "\(one.text)")
+        #expect(first.stop() == 0)
+
+        let second = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], queue: first.queue, workers: 1, keysFrom: first, oncePerWindow: ["sf-eu"]).start()
+        defer { second.stop() }
+        let askedAt = Self.milliseconds(Date())
+        try #require(askedAt < one.windowEnd! * 1000, "the restart took longer than the window; nothing is shown")
+        guard let two = try robot.ask(account: "sf-eu", timeout: Double(period + 5)) else {
+            Issue.record("no reply after the restart"); return
+        }
+        #expect(two.status == "ok", "\(two.text)")
+        #expect(two.windowStart == one.windowStart! + Int64(period), "the restarted worker handed out window \(two.windowStart ?? -1) after \(one.windowStart!)")
+        #expect(two.code != one.code)
+        #expect(Self.milliseconds(two.arrivedAt) >= two.windowStart! * 1000)
+        #expect(second.log.contains("1 windows handed out before are kept"), "\(second.log)")
+    }
+
+    @Test("A shared account: min_validity_ms beyond max_wait_ms is busy at once, and busy takes nothing")
+    func sharedBusy() throws {
+        let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")]).start()
+        let robot = try Requester(requestQueue: worker.queue)
+        let id = try robot.send(account: "sf-eu", minValidity: 3_599_000, maxWait: 0)
+        let reply = try #require(try robot.reply(to: id))
+        let now = Self.milliseconds(Date())
+        #expect(reply.error == "busy", "\(reply.text)")
+        let retryAfter = (reply.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1
+        let nextWindow = (now / 3_600_000 + 1) * 3_600_000
+        #expect(abs(now + retryAfter - nextWindow) < 1000)
+        #expect((try robot.ask(account: "sf-eu"))?.status == "ok")
+    }
+
+    @Test("max_wait_ms must be an integer from 0 to 3600000")
+    func maxWaitChecked() throws {
+        let worker = try WorkerProcess(oncePerWindow: ["sf-eu"]).start()
+        defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
+        let robot = try Requester(requestQueue: worker.queue)
+        for body in [#"{"account":"sf-eu","max_wait_ms":-1}"#, #"{"account":"sf-eu","max_wait_ms":1.5}"#, #"{"account":"sf-eu","max_wait_ms":3600001}"#] {
+            let reply = try #require(try robot.reply(to: try robot.send(body: body)))
+            #expect(reply.error == "bad_request", "\(body): \(reply.text)")
+        }
+    }
+}
