@@ -11,10 +11,10 @@ public final class Requester {
     public let requestQueue: String
     private var stash: [Reply] = []
 
-    public init(_ user: String = "rpa-bot-eu-1", requestQueue: String) throws {
+    public init(_ user: String = "rpa-bot-eu-1", requestQueue: String, port: Int = Broker.port) throws {
         self.user = user
         self.requestQueue = requestQueue
-        connection = try Broker.connect(user, name: "tests requester \(user)")
+        connection = try Broker.connect(user, port: port, name: "tests requester \(user)")
         replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
         try connection.consume(queue: replyQueue, noAck: true)
     }
