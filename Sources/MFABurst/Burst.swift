@@ -47,7 +47,9 @@ public final class Burst: Sendable {
         var errors: [String: Int] = [:]
         var sent = 0, ok = 0, timeouts = 0, wrong = 0, connectFailures = 0
         var first = UInt64.max, last: UInt64 = 0
+        var tallies = settings.accounts.map { _ in AccountTally() }
         for result in results {
+            for (index, tally) in result.accounts.enumerated() { tallies[index].add(tally) }
             histogram.add(result.latencyMicroseconds)
             sent += result.sent
             ok += result.ok
@@ -61,16 +63,46 @@ public final class Burst: Sendable {
         if timeouts > 0 { errors["timeout"] = timeouts }
         let seconds = first == .max ? 0 : Double(last - first) / 1e9
         let answered = ok + errors.filter { $0.key != "timeout" && $0.key != "connection_failed" }.values.reduce(0, +)
-        func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
         return BurstReport(
             connections: settings.connections, inflight: settings.inflight, requests: settings.requests,
             sent: sent, ok: ok, errors: errors, timeouts: timeouts,
-            wrongCodes: settings.verifier == nil ? nil : wrong, connectFailures: connectFailures,
+            wrongCodes: settings.verifiers.isEmpty ? nil : wrong, connectFailures: connectFailures,
             seconds: seconds, requestsPerSecond: seconds > 0 ? Double(answered) / seconds : 0,
-            latencyMilliseconds: .init(
-                p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),
-                p99: ms(histogram.valueAtPercentile(99)), max: ms(histogram.max), mean: histogram.mean / 1000
-            )
+            latencyMilliseconds: BurstReport.Latency(histogram),
+            accounts: zip(settings.accounts, tallies).map { name, tally in
+                BurstReport.AccountReport(
+                    account: name, ok: tally.ok, errors: tally.errors,
+                    codesPerWindow: Dictionary(uniqueKeysWithValues: tally.windows.map { (String($0.key), $0.value) }),
+                    waitMilliseconds: BurstReport.Latency(tally.waits)
+                )
+            }
+        )
+    }
+}
+
+/// What one account's requests got: codes per window, waits, errors.
+struct AccountTally: Sendable {
+    var ok = 0
+    var errors: [String: Int] = [:]
+    /// window_start -> codes of that window received.
+    var windows: [Int64: Int] = [:]
+    /// Send to reply, in µs, of the requests that got a code.
+    var waits = Histogram<UInt64>(highestTrackableValue: 3_700_000_000, numberOfSignificantValueDigits: .three)
+
+    mutating func add(_ other: AccountTally) {
+        ok += other.ok
+        for (kind, count) in other.errors { errors[kind, default: 0] += count }
+        for (start, count) in other.windows { windows[start, default: 0] += count }
+        waits.add(other.waits)
+    }
+}
+
+extension BurstReport.Latency {
+    init(_ histogram: Histogram<UInt64>) {
+        func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
+        self.init(
+            p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),
+            p99: ms(histogram.valueAtPercentile(99)), max: ms(histogram.max), mean: histogram.totalCount == 0 ? 0 : histogram.mean / 1000
         )
     }
 }
@@ -129,6 +161,8 @@ struct ConnectionResult: Sendable {
     var connectFailed = false
     var startedAt: UInt64 = 0
     var finishedAt: UInt64 = 0
+    /// By the account's index in the settings.
+    var accounts: [AccountTally] = []
     var latencyMicroseconds = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
 }
 
@@ -158,12 +192,14 @@ final class ConnectionDriver {
     let progress: BurstProgress
     let gate: StartGate
     private var result = ConnectionResult()
-    private var inflight: [UInt64: UInt64] = [:]  // request number -> send time (ns)
+    /// Request number -> send time (ns) and the account's index.
+    private var inflight: [UInt64: (sentAt: UInt64, account: Int)] = [:]
     private var nextNumber: UInt64 = 0
-    private var body: [UInt8] = []
-    /// The expected code of the last window seen: computed once per window,
-    /// so that checking costs the load generator next to nothing.
-    private var expected: (windowStart: Int64, code: String)?
+    /// One request body per account.
+    private var bodies: [[UInt8]] = []
+    /// Per account, the expected code of the last window seen: computed once
+    /// per window, so that checking costs the load generator next to nothing.
+    private var expected: [(windowStart: Int64, code: String)?] = []
 
     init(index: Int, quota: Int, settings: BurstSettings, progress: BurstProgress, gate: StartGate) {
         self.index = index
@@ -191,9 +227,14 @@ final class ConnectionDriver {
         }
         defer { connection.close() }
 
-        var text = #"{"account":"\#(settings.account)""#
-        if let minValidity = settings.minValidityMilliseconds { text += #","min_validity_ms":\#(minValidity)"# }
-        body = Array((text + "}").utf8)
+        bodies = settings.accounts.map { account in
+            var text = #"{"account":"\#(account)""#
+            if let minValidity = settings.minValidityMilliseconds { text += #","min_validity_ms":\#(minValidity)"# }
+            if let maxWait = settings.maxWaitMilliseconds { text += #","max_wait_ms":\#(maxWait)"# }
+            return Array((text + "}").utf8)
+        }
+        expected = settings.accounts.map { _ in nil }
+        result.accounts = settings.accounts.map { _ in AccountTally() }
 
         gate.arrive()
         result.startedAt = DispatchTime.now().uptimeNanoseconds
@@ -231,8 +272,10 @@ final class ConnectionDriver {
             type: "mfa-code-request",
             userID: settings.logins[index % settings.logins.count].user
         )
-        inflight[nextNumber] = DispatchTime.now().uptimeNanoseconds
-        try connection.publish(routingKey: settings.requestQueue, properties: properties, body: body)
+        // Accounts in turn across the whole burst, not per connection.
+        let account = (result.sent * max(1, settings.connections) + index) % bodies.count
+        inflight[nextNumber] = (DispatchTime.now().uptimeNanoseconds, account)
+        try connection.publish(routingKey: settings.requestQueue, properties: properties, body: bodies[account])
         result.sent += 1
         progress.sent.add(1, ordering: .relaxed)
     }
@@ -253,42 +296,49 @@ final class ConnectionDriver {
     }
 
     private func receive(_ delivery: Delivery) {
-        guard let number = number(of: delivery.properties.correlationID), let sentAt = inflight.removeValue(forKey: number) else {
+        guard let number = number(of: delivery.properties.correlationID), let (sentAt, account) = inflight.removeValue(forKey: number) else {
             return // late (already timed out) or not ours
         }
-        let micros = (DispatchTime.now().uptimeNanoseconds - sentAt) / 1000
-        _ = result.latencyMicroseconds.record(max(1, micros))
+        let micros = max(1, (DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
+        _ = result.latencyMicroseconds.record(micros)
         progress.answered.add(1, ordering: .relaxed)
         guard let reply = ReplyScanner.scan(delivery.body) else {
             result.errors["invalid_reply", default: 0] += 1
+            result.accounts[account].errors["invalid_reply", default: 0] += 1
             return
         }
         if reply.status == "ok" {
             result.ok += 1
-            if let verifier = settings.verifier {
-                if !check(reply, with: verifier) { result.wrongCodes += 1 }
+            result.accounts[account].ok += 1
+            _ = result.accounts[account].waits.record(micros)
+            if let start = reply.windowStart { result.accounts[account].windows[start, default: 0] += 1 }
+            if let verifier = settings.verifiers[settings.accounts[account]] {
+                if !check(reply, account: account, with: verifier) { result.wrongCodes += 1 }
             }
         } else {
-            result.errors[reply.error ?? "invalid_reply", default: 0] += 1
+            let kind = reply.error ?? "invalid_reply"
+            result.errors[kind, default: 0] += 1
+            result.accounts[account].errors[kind, default: 0] += 1
         }
     }
 
-    private func check(_ reply: ReplyScanner.Result, with verifier: TOTPGenerator) -> Bool {
+    private func check(_ reply: ReplyScanner.Result, account: Int, with verifier: TOTPGenerator) -> Bool {
         guard let start = reply.windowStart, let code = reply.code else { return false }
-        if expected?.windowStart != start {
+        if expected[account]?.windowStart != start {
             let period = Int64(verifier.parameters.period)
             guard start >= 0, start % period == 0 else { return false }
-            expected = (start, verifier.code(for: TOTPWindow(counter: UInt64(start / period), period: Int(period))).digits)
+            expected[account] = (start, verifier.code(for: TOTPWindow(counter: UInt64(start / period), period: Int(period))).digits)
         }
-        return expected?.code == code
+        return expected[account]?.code == code
     }
 
     private func expire() {
         let now = DispatchTime.now().uptimeNanoseconds
         let limit = UInt64(settings.timeoutMilliseconds) * 1_000_000
-        for (number, sentAt) in inflight where now - sentAt > limit {
+        for (number, request) in inflight where now - request.sentAt > limit {
             inflight.removeValue(forKey: number)
             result.timeouts += 1
+            result.accounts[request.account].errors["timeout", default: 0] += 1
         }
     }
 }

@@ -14,6 +14,8 @@ public struct BurstReport: Sendable, Codable, Equatable {
     public var seconds: Double
     public var requestsPerSecond: Double
     public var latencyMilliseconds: Latency
+    /// Per account asked for, in the order given.
+    public var accounts: [AccountReport]
 
     public struct Latency: Sendable, Codable, Equatable {
         public var p50: Double
@@ -21,6 +23,22 @@ public struct BurstReport: Sendable, Codable, Equatable {
         public var p99: Double
         public var max: Double
         public var mean: Double
+    }
+
+    /// What one account's requests got.
+    public struct AccountReport: Sendable, Codable, Equatable {
+        public var account: String
+        public var ok: Int
+        /// Error replies and timeouts by kind (`busy`, `timeout`, ...).
+        public var errors: [String: Int]
+        /// How many codes each window served: window_start (Unix seconds,
+        /// as text) -> codes received. With `issue: once_per_window`, 1 each.
+        public var codesPerWindow: [String: Int]
+        /// From sending a request to its code, for the requests that got one.
+        public var waitMilliseconds: Latency
+
+        /// The most codes any one window served (0 without a code).
+        public var mostCodesInAWindow: Int { codesPerWindow.values.max() ?? 0 }
     }
 
     /// The report for people.
@@ -37,8 +55,28 @@ public struct BurstReport: Sendable, Codable, Equatable {
         if connectFailures > 0 { lines.append("connections failed \(connectFailures)") }
         lines.append("duration     \(Self.format(seconds, 3)) s")
         lines.append("throughput   \(Self.format(requestsPerSecond, 0)) requests/s")
-        lines.append("latency ms   p50 \(Self.format(latencyMilliseconds.p50, 3))  p90 \(Self.format(latencyMilliseconds.p90, 3))  p99 \(Self.format(latencyMilliseconds.p99, 3))  max \(Self.format(latencyMilliseconds.max, 3))")
+        lines.append("latency ms   \(Self.format(latencyMilliseconds))")
+        for account in accounts {
+            lines.append("account \(account.account)")
+            let kinds = account.errors.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            lines.append("  ok         \(account.ok)\(kinds.isEmpty ? "" : "; \(kinds)")")
+            // How many windows served 1 code, 2 codes, ...
+            var spread: [Int: Int] = [:]
+            for count in account.codesPerWindow.values { spread[count, default: 0] += 1 }
+            let summary = spread.sorted { $0.key < $1.key }.map { "\($0.value) served \($0.key) code\($0.key == 1 ? "" : "s")" }.joined(separator: ", ")
+            lines.append("  windows    \(account.codesPerWindow.count)\(summary.isEmpty ? "" : ": \(summary)")")
+            let windows = account.codesPerWindow.sorted { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }
+            let shown = windows.prefix(12).map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            if !shown.isEmpty {
+                lines.append("  codes      \(shown)\(windows.count > 12 ? ", ... (--json lists all)" : "")")
+            }
+            lines.append("  wait ms    \(Self.format(account.waitMilliseconds))")
+        }
         return lines.joined(separator: "\n")
+    }
+
+    static func format(_ latency: Latency) -> String {
+        "p50 \(format(latency.p50, 3))  p90 \(format(latency.p90, 3))  p99 \(format(latency.p99, 3))  max \(format(latency.max, 3))"
     }
 
     static func format(_ value: Double, _ decimals: Int) -> String {

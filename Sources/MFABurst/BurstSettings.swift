@@ -18,7 +18,8 @@ public struct BurstSettings: Sendable {
     /// Requester logins, used round-robin by the connections.
     public var logins: [Login]
     public var requestQueue: String
-    public var account: String
+    /// The accounts asked for, in turn: request n asks for `accounts[n % count]`.
+    public var accounts: [String]
     public var connections: Int
     /// Requests in all, spread evenly over the connections.
     public var requests: Int
@@ -27,26 +28,29 @@ public struct BurstSettings: Sendable {
     /// Connect every connection first, then start them all at one instant.
     public var atOnce: Bool
     public var minValidityMilliseconds: Int?
+    public var maxWaitMilliseconds: Int?
     /// A request not answered in this time counts as a timeout.
     public var timeoutMilliseconds: Int
-    /// When set, every code is checked against this key independently.
-    public var verifier: TOTPGenerator?
+    /// Keys by account: every code of these accounts is checked
+    /// independently.
+    public var verifiers: [String: TOTPGenerator]
 
-    public init(url: BrokerURL, tls: ConnectionSettings.TLS? = nil, logins: [Login], requestQueue: String, account: String,
+    public init(url: BrokerURL, tls: ConnectionSettings.TLS? = nil, logins: [Login], requestQueue: String, accounts: [String],
                 connections: Int, requests: Int, inflight: Int, atOnce: Bool = false, minValidityMilliseconds: Int? = nil,
-                timeoutMilliseconds: Int = 10_000, verifier: TOTPGenerator? = nil) {
+                maxWaitMilliseconds: Int? = nil, timeoutMilliseconds: Int = 10_000, verifiers: [String: TOTPGenerator] = [:]) {
         self.url = url
         self.tls = tls
         self.logins = logins
         self.requestQueue = requestQueue
-        self.account = account
+        self.accounts = accounts
         self.connections = connections
         self.requests = requests
         self.inflight = inflight
         self.atOnce = atOnce
         self.minValidityMilliseconds = minValidityMilliseconds
+        self.maxWaitMilliseconds = maxWaitMilliseconds
         self.timeoutMilliseconds = timeoutMilliseconds
-        self.verifier = verifier
+        self.verifiers = verifiers
     }
 
     /// Parses a logins file: one `user:password` per line; `#` comments and

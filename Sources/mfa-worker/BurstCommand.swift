@@ -16,12 +16,16 @@ struct BurstCommand: ParsableCommand {
             first and fires at one instant. A progress line goes to stderr on a \
             terminal; then a report: sent, ok, errors by kind, timeouts, wrong codes \
             (with --verify-secret-file), requests/s, and latency p50/p90/p99/max \
-            from an HDR histogram. --json prints the report as JSON.
+            from an HDR histogram; and per account, how many codes each window \
+            served and how long the requests that got one waited (with issue: \
+            once_per_window, one code per window, and a burst of N waits up to N \
+            windows). --account may be given more than once: requests ask for the \
+            accounts in turn. --json prints the report as JSON.
             """
     )
 
-    @Option(help: ArgumentHelp("The account to ask for.", valueName: "name"))
-    var account: String
+    @Option(help: ArgumentHelp("An account to ask for; repeat it to ask for several in turn.", valueName: "name"))
+    var account: [String]
 
     @Option(help: ArgumentHelp("Connections (default 1).", valueName: "k"))
     var connections = 1
@@ -41,11 +45,14 @@ struct BurstCommand: ParsableCommand {
     @Option(help: ArgumentHelp("min_validity_ms for every request.", valueName: "ms"))
     var minValidityMs: Int?
 
+    @Option(help: ArgumentHelp("max_wait_ms for every request (else the worker's default).", valueName: "ms"))
+    var maxWaitMs: Int?
+
     @Option(help: ArgumentHelp("Seconds after which an unanswered request counts as a timeout (default 10).", valueName: "seconds"))
     var timeout: Double = 10
 
-    @Option(help: ArgumentHelp("The account's key (base32 or otpauth URI), to check every code independently.", valueName: "path"))
-    var verifySecretFile: String?
+    @Option(help: ArgumentHelp("The account's key (base32 or otpauth URI), to check every code independently; with several --account, one per account, in their order.", valueName: "path"))
+    var verifySecretFile: [String] = []
 
     @OptionGroup var totp: TOTPOptions
 
@@ -59,6 +66,10 @@ struct BurstCommand: ParsableCommand {
         guard requests >= 1 else { throw ValidationError("--requests must be at least 1") }
         guard inflight >= 1 && inflight <= 10_000 else { throw ValidationError("--inflight must be 1 to 10000") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard !account.isEmpty else { throw ValidationError("give at least one --account") }
+        guard verifySecretFile.isEmpty || verifySecretFile.count == account.count else {
+            throw ValidationError("give one --verify-secret-file per --account (\(account.count)), or none")
+        }
     }
 
     func run() throws {
@@ -74,18 +85,18 @@ struct BurstCommand: ParsableCommand {
             loginList = [BurstSettings.Login(user: client.user, password: client.password ?? url.password ?? "")]
         }
 
-        var verifier: TOTPGenerator?
-        if let verifySecretFile {
-            let text = try SecretFile.read(path: verifySecretFile, allowLoose: true) { ConfigurationError(keyPath: "--verify-secret-file", message: $0) }
+        var verifiers: [String: TOTPGenerator] = [:]
+        for (name, path) in zip(account, verifySecretFile) {
+            let text = try SecretFile.read(path: path, allowLoose: true) { ConfigurationError(keyPath: "--verify-secret-file", message: $0) }
             let keyText: KeyText
-            do { keyText = try KeyText(text) } catch { throw CommandFailure("the verification key is \(error)") }
-            verifier = TOTPGenerator(key: keyText.key, parameters: try totp.parameters(uri: keyText.uriParameters))
+            do { keyText = try KeyText(text) } catch { throw CommandFailure("the verification key of \(name) is \(error)") }
+            verifiers[name] = TOTPGenerator(key: keyText.key, parameters: try totp.parameters(uri: keyText.uriParameters))
         }
 
         let settings = BurstSettings(
-            url: url, tls: client.tls, logins: loginList, requestQueue: client.requestQueue, account: account,
+            url: url, tls: client.tls, logins: loginList, requestQueue: client.requestQueue, accounts: account,
             connections: connections, requests: requests, inflight: inflight, atOnce: atOnce,
-            minValidityMilliseconds: minValidityMs, timeoutMilliseconds: Int(timeout * 1000), verifier: verifier
+            minValidityMilliseconds: minValidityMs, maxWaitMilliseconds: maxWaitMs, timeoutMilliseconds: Int(timeout * 1000), verifiers: verifiers
         )
         let showProgress = isatty(STDERR_FILENO) == 1
         let report = Burst(settings).run { sent, answered, elapsed in

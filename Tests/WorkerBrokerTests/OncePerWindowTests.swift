@@ -142,4 +142,39 @@ struct OncePerWindowTests {
             #expect(reply.error == "bad_request", "\(body): \(reply.text)")
         }
     }
+
+    @Test("mfa-worker burst reports per account how many codes each window served and how long requests waited")
+    func burstReport() throws {
+        let worker = try WorkerProcess(accounts: ["once": (1, 6, "SHA1"), "shared": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["once", "shared"]], oncePerWindow: ["once"]).start()
+        defer { Self.deleteTurnQueue(of: worker, "once") }
+        let keys = TemporaryDirectory()
+        let sharedKey = keys.write("shared.key", worker.keys["shared"]!.base32)
+        let environment = ["MFA_BROKER_URL": "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F", "PATH": "/usr/bin:/bin"]
+
+        // 12 requests at once, 6 for each account.
+        let run = try mfaWorker("burst", "--account", "once", "--account", "shared", "--connections", "12", "--requests", "12", "--at-once",
+                                "--max-wait-ms", "30000", "--timeout", "30", "--queue", worker.queue, "--json", environment: environment)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let accounts = try #require(report["accounts"] as? [[String: Any]])
+        #expect(accounts.map { $0["account"] as? String } == ["once", "shared"])
+        let once = try #require(accounts.first?["codesPerWindow"] as? [String: Int])
+        let shared = try #require(accounts.last?["codesPerWindow"] as? [String: Int])
+        // once_per_window: six windows, one code each; shared: six codes in
+        // one window (two, when the burst straddles a window's end).
+        #expect(once.count == 6 && once.values.allSatisfy { $0 == 1 }, "\(once)")
+        #expect(shared.values.reduce(0, +) == 6 && shared.count <= 2, "\(shared)")
+        let onceWait = try #require((accounts.first?["waitMilliseconds"] as? [String: Any])?["max"] as? Double)
+        let sharedWait = try #require((accounts.last?["waitMilliseconds"] as? [String: Any])?["max"] as? Double)
+        // Six one-second windows: the last request waited at least 4 s; the
+        // shared account's, a round trip.
+        #expect(onceWait >= 4000, "\(onceWait)")
+        #expect(sharedWait < onceWait)
+
+        let text = try mfaWorker("burst", "--account", "shared", "--requests", "3", "--queue", worker.queue,
+                                 "--verify-secret-file", sharedKey, environment: environment)
+        #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
+        #expect(text.stdout.contains("account shared\n  ok         3\n  windows    "), "\(text.stdout)")
+        #expect(text.stdout.contains("wrong codes  0"))
+    }
 }
