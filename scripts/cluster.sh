@@ -13,7 +13,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 node() { # N, then broker.sh arguments
     local n=$1
     shift
-    MFA_BROKER_NAME=c$n MFA_BROKER_PORT=$((5700 + n)) "$here/broker.sh" "$@"
+    # pause_minority: a node cut off from the majority stops and closes its
+    # connections, so a worker there cannot act on stale turns
+    # (docs/design.md, "One code per window").
+    MFA_BROKER_NAME=c$n MFA_BROKER_PORT=$((5700 + n)) \
+        MFA_BROKER_CONF_EXTRA="cluster_partition_handling = pause_minority" "$here/broker.sh" "$@"
 }
 
 case "${1:-}" in

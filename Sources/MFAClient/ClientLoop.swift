@@ -125,7 +125,7 @@ final class ClientLoop {
             )
             try connection.publish(
                 routingKey: configuration.requestQueue, mandatory: true, properties: properties,
-                body: CodeReplyParser.requestBody(account: call.account, minValidityMilliseconds: call.minValidityMilliseconds)
+                body: CodeReplyParser.requestBody(account: call.account, minValidityMilliseconds: call.minValidityMilliseconds, maxWaitMilliseconds: call.maxWait(at: now))
             )
         }
     }

@@ -25,6 +25,7 @@ public enum CodeReplyParser {
             case "forbidden": return .failure(.forbidden(message: message))
             case "rate_limited": return .failure(.rateLimited(retryAfter: retryAfter, message: message))
             case "bad_request": return .failure(.badRequest(message: message))
+            case "busy": return .failure(.busy(retryAfter: retryAfter, message: message))
             case "unavailable": return .failure(.unavailable(retryAfter: retryAfter, message: message))
             default: return .failure(.internal(message: message))
             }
@@ -34,10 +35,11 @@ public enum CodeReplyParser {
     }
 
     /// The request body for `account`.
-    public static func requestBody(account: String, minValidityMilliseconds: Int64?) -> [UInt8] {
+    public static func requestBody(account: String, minValidityMilliseconds: Int64?, maxWaitMilliseconds: Int64? = nil) -> [UInt8] {
         var body = #"{"account":"#
         body += jsonString(account)
         if let minValidityMilliseconds { body += #","min_validity_ms":\#(minValidityMilliseconds)"# }
+        if let maxWaitMilliseconds { body += #","max_wait_ms":\#(min(3_600_000, max(0, maxWaitMilliseconds)))"# }
         body += "}"
         return Array(body.utf8)
     }

@@ -38,7 +38,13 @@ public final class MFAClient: Sendable {
     ///   `timeout` when no answer came within `timeout`, `connectionFailed`
     ///   when no connection could be made in that time (or the login was
     ///   refused).
-    public func code(for account: String, minValidity: Duration = .zero, timeout: Duration = .seconds(10)) async throws(MFAClientError) -> MFACode {
+    /// - Parameter maxWait: how long the worker may hold the request for
+    ///   its window (`max_wait_ms`); a window opening later is `busy` at
+    ///   once. Default: what is left of `timeout` when the request is sent,
+    ///   less a second for the reply's way back (a tenth of it for short
+    ///   timeouts), so that the worker never spends a window on a caller that
+    ///   has given up.
+    public func code(for account: String, minValidity: Duration = .zero, maxWait: Duration? = nil, timeout: Duration = .seconds(10)) async throws(MFAClientError) -> MFACode {
         let id = shared.nextCorrelationID()
         let deadline = ClientClock.now() + max(1, timeout.milliseconds)
         let minValidityMilliseconds = minValidity == .zero ? nil : minValidity.milliseconds
@@ -46,7 +52,7 @@ public final class MFAClient: Sendable {
             await withCheckedContinuation { continuation in
                 let pending = PendingCall(
                     id: id, account: account, minValidityMilliseconds: minValidityMilliseconds,
-                    deadline: deadline, continuation: continuation
+                    maxWaitMilliseconds: maxWait?.milliseconds, deadline: deadline, continuation: continuation
                 )
                 if !shared.add(pending) {
                     continuation.resume(returning: .failure(.closed))
@@ -69,10 +75,19 @@ struct PendingCall {
     let id: [UInt8]
     let account: String
     let minValidityMilliseconds: Int64?
+    /// nil: derived from the deadline at each send.
+    let maxWaitMilliseconds: Int64?
     let deadline: Int64
     let continuation: CheckedContinuation<Result<MFACode, MFAClientError>, Never>
     /// Published on the current connection.
     var sent = false
+
+    /// `max_wait_ms` for a request sent at `now`.
+    func maxWait(at now: Int64) -> Int64 {
+        if let maxWaitMilliseconds { return maxWaitMilliseconds }
+        let left = max(0, deadline - now)
+        return max(0, left - min(1000, left / 10))
+    }
 }
 
 /// What callers and the connection's thread share.

@@ -38,6 +38,9 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
     case rateLimited(retryAfter: Duration?, message: String)
     /// The request was malformed (for this account).
     case badRequest(message: String)
+    /// No window for this request opens within its wait (`max_wait_ms`):
+    /// ask again after `retryAfter`, when the window it would have had opens.
+    case busy(retryAfter: Duration?, message: String)
     /// The worker could not answer now (stopping, secret unusable).
     case unavailable(retryAfter: Duration?, message: String)
     /// The worker failed in another way.
@@ -61,6 +64,7 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .forbidden: "forbidden"
         case .rateLimited: "rate_limited"
         case .badRequest: "bad_request"
+        case .busy: "busy"
         case .unavailable: "unavailable"
         case .internal: "internal"
         case .timeout: "timeout"
@@ -80,6 +84,7 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .forbidden(let message): "forbidden: \(message)"
         case .rateLimited(let after, let message): "rate_limited: \(message)\(retry(after))"
         case .badRequest(let message): "bad_request: \(message)"
+        case .busy(let after, let message): "busy: \(message)\(retry(after))"
         case .unavailable(let after, let message): "unavailable: \(message)\(retry(after))"
         case .internal(let message): "internal: \(message)"
         case .timeout: "timeout: no reply in time"

@@ -12,7 +12,8 @@ struct RequestCommand: AsyncParsableCommand {
             --json prints the whole reply. Errors print one line on stderr, with \
             an exit status per kind: 2 forbidden, 3 bad_request, 4 rate_limited, \
             5 unavailable, 6 internal, 7 timeout, 8 connection failed or no worker \
-            queue, 1 anything else.
+            queue, 9 busy, 1 anything else. The worker holds the request for \
+            its window at most --max-wait-ms (default: --timeout less a second).
             """
     )
 
@@ -21,6 +22,9 @@ struct RequestCommand: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The code must stay valid this long, or the next window's comes.", valueName: "ms"))
     var minValidityMs: Int?
+
+    @Option(help: ArgumentHelp("How long the worker may hold the request for its window; later is busy (default: the timeout less a second).", valueName: "ms"))
+    var maxWaitMs: Int?
 
     @Option(help: ArgumentHelp("Seconds to wait for the reply (default 10).", valueName: "seconds"))
     var timeout: Double = 10
@@ -33,6 +37,7 @@ struct RequestCommand: AsyncParsableCommand {
     func validate() throws {
         guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be more than 0 and at most 3600 seconds") }
         if let minValidityMs, minValidityMs < 0 { throw ValidationError("--min-validity-ms must not be negative") }
+        if let maxWaitMs, maxWaitMs < 0 || maxWaitMs > 3_600_000 { throw ValidationError("--max-wait-ms must be 0 to 3600000") }
     }
 
     func run() async throws {
@@ -42,6 +47,7 @@ struct RequestCommand: AsyncParsableCommand {
             let code = try await client.code(
                 for: account,
                 minValidity: .milliseconds(minValidityMs ?? 0),
+                maxWait: maxWaitMs.map { .milliseconds($0) },
                 timeout: .milliseconds(Int64(timeout * 1000))
             )
             if json {
@@ -64,6 +70,7 @@ struct RequestCommand: AsyncParsableCommand {
         case .internal, .invalidReply: 6
         case .timeout: 7
         case .connectionFailed, .noRequestQueue: 8
+        case .busy: 9
         case .closed, .cancelled: 1
         }
     }

@@ -35,4 +35,22 @@ struct ForeignClientTests {
         #expect(bad.status == 3)
         #expect(bad.stderr == "bad_request: min_validity_ms must be at most 29000 for this account\n")
     }
+
+    @Test("The pika example on a once_per_window account: one code per window, then busy with retry_after_ms")
+    func pikaOncePerWindow() throws {
+        let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], oncePerWindow: ["sf-eu"]).start()
+        defer {
+            worker.stop()
+            if let admin = try? Broker.admin() {
+                _ = try? admin.deleteQueue(worker.turnQueue("sf-eu"))
+                admin.close()
+            }
+        }
+        let url = "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F"
+        let first = try run("/usr/bin/env", ["python3", Self.script, "--account", "sf-eu", "--url", url, "--queue", worker.queue])
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try run("/usr/bin/env", ["python3", Self.script, "--account", "sf-eu", "--url", url, "--queue", worker.queue])
+        #expect(second.status == 9, "\(second.stdout)\(second.stderr)")
+        #expect(second.stderr.range(of: #"^busy: .* \(retry after \d+ ms\)\n$"#, options: .regularExpression) != nil, "\(second.stderr)")
+    }
 }

@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import MFAClient
 import Testing
 import TestSupport
 
@@ -176,5 +177,40 @@ struct OncePerWindowTests {
         #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
         #expect(text.stdout.contains("account shared\n  ok         3\n  windows    "), "\(text.stdout)")
         #expect(text.stdout.contains("wrong codes  0"))
+    }
+
+    @Test("MFAClient and mfa-worker request: the caller's timeout is its max_wait_ms, and busy is its own error and exit status")
+    func clientBusy() async throws {
+        let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], oncePerWindow: ["sf-eu"]).start()
+        defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
+        let client = MFAClient(MFAClientConfiguration(
+            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
+            password: Broker.password(of: "rpa-bot-eu-1"), requestQueue: worker.queue
+        ))
+        defer { client.close() }
+        // The hour's window goes to the first call; the next window opens
+        // later than a 10 s timeout: busy at once, not a timeout.
+        let first = try await client.code(for: "sf-eu")
+        #expect(first.code == (try worker.expectedCode(account: "sf-eu", windowStart: first.windowStart)))
+        let started = Date()
+        var failure: MFAClientError?
+        do {
+            _ = try await client.code(for: "sf-eu")
+        } catch {
+            failure = error
+        }
+        guard case .busy(let retryAfter, _)? = failure else {
+            Issue.record("expected busy, got \(failure.map { "\($0)" } ?? "a second code in the same window")")
+            return
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(abs(now + (retryAfter?.milliseconds ?? 0) - first.windowEnd * 1000) < 1000)
+        #expect(Date().timeIntervalSince(started) < 5, "busy should come at once")
+
+        let environment = ["MFA_BROKER_URL": "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F", "PATH": "/usr/bin:/bin"]
+        let busy = try mfaWorker("request", "--account", "sf-eu", "--queue", worker.queue, environment: environment)
+        #expect(busy.status == 9, "\(busy.stdout)\(busy.stderr)")
+        #expect(busy.stderr.hasPrefix("busy: no window for this request opens within its max_wait_ms"), "\(busy.stderr)")
+        #expect(busy.stdout.isEmpty)
     }
 }

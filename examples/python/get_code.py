@@ -7,7 +7,7 @@ protocol (docs/protocol.md).
 
 Prints the code alone (or the whole reply with --json). Exit status: 0 ok,
 2 forbidden, 3 bad_request, 4 rate_limited, 5 unavailable, 6 internal,
-7 timeout, 1 anything else. The broker password may also come from
+7 timeout, 9 busy, 1 anything else. The broker password may also come from
 MFA_BROKER_URL.
 """
 import argparse
@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 import pika
 
-EXIT_CODES = {"forbidden": 2, "bad_request": 3, "rate_limited": 4, "unavailable": 5, "internal": 6}
+EXIT_CODES = {"forbidden": 2, "bad_request": 3, "rate_limited": 4, "unavailable": 5, "internal": 6, "busy": 9}
 
 
 def request_code(url, account, min_validity_ms=None, timeout_s=10.0, queue="mfa-code-request"):
@@ -38,6 +38,9 @@ def request_code(url, account, min_validity_ms=None, timeout_s=10.0, queue="mfa-
         body = {"account": account}
         if min_validity_ms is not None:
             body["min_validity_ms"] = min_validity_ms
+        # Never let the worker hold our turn for a window longer than we wait
+        # (a once_per_window account would spend that window on nobody).
+        body["max_wait_ms"] = max(0, int(timeout_s * 1000) - 1000)
         channel.basic_publish(
             exchange="",
             routing_key=queue,
@@ -90,7 +93,8 @@ def main():
         if not args.json:
             print(reply["code"])
         return 0
-    print("%s: %s" % (reply.get("error"), reply.get("message")), file=sys.stderr)
+    retry = " (retry after %d ms)" % reply["retry_after_ms"] if "retry_after_ms" in reply else ""
+    print("%s: %s%s" % (reply.get("error"), reply.get("message"), retry), file=sys.stderr)
     return EXIT_CODES.get(reply.get("error"), 1)
 
 
