@@ -41,7 +41,6 @@ struct ReplyOutput {
             "outcome": .string(reply.outcome.rawValue),
             "latency_ms": .string(Self.milliseconds(micros)),
         ]
-        if let window = reply.window { metadata["window_start"] = .stringConvertible(window.start) }
         if let message = reply.message { metadata["reason"] = .string(message) }
         logger.info("request", metadata: metadata)
     }

@@ -47,7 +47,7 @@ struct ConfigurationSummary {
         if let maxLength = queue.maxLength { queueLine += ", max length \(maxLength)" }
         if let overflow = queue.overflow { queueLine += ", overflow \(overflow.rawValue)" }
         lines.append(queueLine + ")")
-        lines.append("reply: TTL at most \(configuration.reply.maxTTLMilliseconds) ms, default min validity \(configuration.reply.defaultMinValidityMilliseconds) ms")
+        lines.append("reply: TTL at most \(configuration.reply.maxTTLMilliseconds) ms, default min validity \(configuration.reply.defaultMinValidityMilliseconds) ms, default max wait \(configuration.reply.defaultMaxWaitMilliseconds) ms")
         lines.append("workers: \(configuration.workers.map(String.init) ?? "one per core"); log: \(configuration.log.format.rawValue), \(configuration.log.level.rawValue)")
 
         lines.append("accounts (\(configuration.accounts.count)):")
@@ -59,7 +59,8 @@ struct ConfigurationSummary {
             case .environment(let name): "from $\(name)"
             }
             let padded = settings.name.padding(toLength: nameWidth)
-            lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)")
+            let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(queue.name).turns.\(account.name))" : ""
+            lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)")
         }
 
         let requesters = configuration.allow.requesters

@@ -213,4 +213,20 @@ struct OncePerWindowTests {
         #expect(busy.stderr.hasPrefix("busy: no window for this request opens within its max_wait_ms"), "\(busy.stderr)")
         #expect(busy.stdout.isEmpty)
     }
+
+    @Test("A reload that switches an account to once_per_window is refused whole, and the account stays shared")
+    func reloadCannotSwitchIssue() throws {
+        let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")]).start()
+        defer { worker.stop() }
+        let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
+        try config.replacingOccurrences(of: "issue: shared", with: "issue: once_per_window").write(toFile: worker.configPath, atomically: true, encoding: .utf8)
+        kill(worker.pid!, SIGHUP)
+        #expect(worker.waitForLog("the accounts with issue: once_per_window changed; that needs a restart"), "\(worker.log)")
+        // Still shared: two requests in the hour get the same window.
+        let robot = try Requester(requestQueue: worker.queue)
+        let one = try #require(try robot.ask(account: "sf-eu"))
+        let two = try #require(try robot.ask(account: "sf-eu"))
+        #expect(one.status == "ok" && two.status == "ok")
+        #expect(one.windowStart == two.windowStart)
+    }
 }
