@@ -224,15 +224,7 @@ final class ConsumerLoop: ConnectionSession {
     /// account's turn queue (persistent, `mandatory`); the request is
     /// acknowledged once the broker confirms it has the turn.
     private func takeTurn(_ turn: TurnRequest, answering deliveryTag: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
-        let message = TurnMessage.request(turn)
-        let properties = MessageProperties(
-            contentType: ProtocolConstants.contentType,
-            deliveryMode: .persistent,
-            correlationID: turn.correlationID,
-            replyTo: turn.replyTo,
-            type: message.type
-        )
-        let sequence = try connection.publish(routingKey: runtime.turnQueueName(turn.account), mandatory: true, properties: properties, body: message.body())
+        let sequence = try connection.publish(.request(turn), to: runtime.turnQueueName(turn.account))
         try settle(deliveryTag, afterPublish: sequence, connection)
         logger.debug("request waits for its turn", metadata: [
             "requester": .string(turn.requester), "account": .string(turn.account),

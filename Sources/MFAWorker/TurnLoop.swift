@@ -193,6 +193,9 @@ final class TurnLoop: ConnectionSession {
                 try connection.ack(deliveryTag: tag)
             case .decide(let tag, let turn):
                 try decide(turn, deliveryTag: tag, consumerTag: delivery.consumerTag, connection)
+            case .requeue(let tag, let turn):
+                let sequence = try connection.publish(.request(turn), to: runtime.turnQueueName(turn.account))
+                confirms.published(sequence: sequence, deliveryTag: tag)
             }
         }
     }
@@ -230,13 +233,7 @@ final class TurnLoop: ConnectionSession {
     /// `mandatory`, confirmed.
     @discardableResult
     private func write(_ message: TurnMessage, account: String, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
-        let properties = MessageProperties(
-            contentType: message.messageID == nil ? ProtocolConstants.contentType : nil,
-            deliveryMode: .persistent,
-            messageID: message.messageID,
-            type: message.type
-        )
-        let sequence = try connection.publish(routingKey: runtime.turnQueueName(account), mandatory: true, properties: properties, body: message.body())
+        let sequence = try connection.publish(message, to: runtime.turnQueueName(account))
         confirms.published(sequence: sequence, deliveryTag: nil)
         return sequence
     }

@@ -32,7 +32,17 @@ public struct TurnKeeper: Sendable {
         case ack(UInt64)
         /// Give this request its turn now (``assign(_:now:period:)``).
         case decide(deliveryTag: UInt64, TurnRequest)
+        /// Publish this request to the turn queue again, behind the fence,
+        /// and acknowledge the delivery once the broker confirms the copy.
+        /// While syncing, the requests that arrive take room in the prefetch
+        /// window (the broker delivers at most 2,000 unacknowledged messages
+        /// of a quorum queue); past ``TurnKeeper/syncBacklog`` they go round
+        /// again, so that the fence can always arrive.
+        case requeue(deliveryTag: UInt64, TurnRequest)
     }
+
+    /// Requests held while syncing before the next go round again.
+    public let syncBacklog: Int
 
     public let account: String
     /// Tells this keeper's records from others'.
@@ -44,9 +54,10 @@ public struct TurnKeeper: Sendable {
     private var waiting: [(deliveryTag: UInt64, request: TurnRequest)] = []
     private var fences = 0
 
-    public init(account: String, holder: String) {
+    public init(account: String, holder: String, syncBacklog: Int = 1000) {
         self.account = account
         self.holder = holder
+        self.syncBacklog = syncBacklog
     }
 
     /// A delivery from the turn queue (nil: a message it does not know).
@@ -65,8 +76,10 @@ public struct TurnKeeper: Sendable {
         case .request(let request):
             if phase == .serving {
                 actions.append(.decide(deliveryTag: deliveryTag, request))
-            } else {
+            } else if waiting.count < syncBacklog {
                 waiting.append((deliveryTag, request))
+            } else {
+                actions.append(.requeue(deliveryTag: deliveryTag, request))
             }
         case .record(let from, let windows):
             ledger.merge(windows)

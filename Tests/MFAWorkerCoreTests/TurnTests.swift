@@ -132,6 +132,19 @@ struct TurnKeeperTests {
         #expect(keeper.received(.request(Self.turn("t2")), deliveryTag: 7, now: Self.now, period: 30) == [.decide(deliveryTag: 7, Self.turn("t2"))])
     }
 
+    @Test("While syncing, requests past the backlog go round again behind the fence, so the fence can arrive")
+    func backlogGoesRound() {
+        var keeper = TurnKeeper(account: "acct", holder: "B", syncBacklog: 2)
+        guard case .publishFence(let fence)? = keeper.received(.request(Self.turn("t1")), deliveryTag: 1, now: Self.now, period: 30).first else {
+            Issue.record("expected a fence"); return
+        }
+        #expect(keeper.received(.request(Self.turn("t2")), deliveryTag: 2, now: Self.now, period: 30).isEmpty)
+        #expect(keeper.received(.request(Self.turn("t3")), deliveryTag: 3, now: Self.now, period: 30) == [.requeue(deliveryTag: 3, Self.turn("t3"))])
+        #expect(keeper.received(.fence(id: fence), deliveryTag: 4, now: Self.now, period: 30) == [.ack(4), .decide(deliveryTag: 1, Self.turn("t1")), .decide(deliveryTag: 2, Self.turn("t2"))])
+        // Its copy comes after the fence and is decided like any other.
+        #expect(keeper.received(.request(Self.turn("t3")), deliveryTag: 5, now: Self.now, period: 30) == [.decide(deliveryTag: 5, Self.turn("t3"))])
+    }
+
     @Test("A record from another holder while serving is merged, held, and answered with a record of ours")
     func lateForeignRecord() {
         var keeper = TurnKeeper(account: "acct", holder: "B")

@@ -229,4 +229,32 @@ struct OncePerWindowTests {
         #expect(one.status == "ok" && two.status == "ok")
         #expect(one.windowStart == two.windowStart)
     }
+
+    @Test("A new holder syncs behind 2,500 waiting turns (more than the broker delivers unacknowledged) and answers them all")
+    func syncBehindABacklog() throws {
+        let worker = WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], workers: 1, oncePerWindow: ["sf-eu"])
+        defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
+        let robot = try Requester(requestQueue: worker.queue)
+        // Turns left in the queue as a worker that stopped would leave them.
+        let admin = try Broker.admin()
+        defer { admin.close() }
+        let queue = worker.turnQueue("sf-eu")
+        try admin.declareQueue(queue, durable: true, arguments: [("x-queue-type", .string("quorum")), ("x-single-active-consumer", .bool(true))])
+        let now = Self.milliseconds(Date())
+        let count = 2500
+        for index in 0..<count {
+            let body = #"{"account":"sf-eu","max_wait_ms":0,"min_validity_ms":0,"received_ms":\#(now),"requester":"rpa-bot-eu-1"}"#
+            try admin.publish(routingKey: queue, properties: MessageProperties(
+                contentType: "application/json", deliveryMode: .persistent, correlationID: Array("t-\(index)".utf8),
+                replyTo: robot.replyQueue, type: "mfa-turn-request"
+            ), body: Array(body.utf8))
+        }
+        try worker.start()
+        let replies = try robot.replies(count: count, timeout: 60)
+        #expect(replies.count == count, "\(replies.count) of \(count) turns answered; log:\n\(worker.log.suffix(2000))")
+        // max_wait_ms 0: the hour's window to the first, busy to the rest.
+        #expect(replies.filter { $0.status == "ok" }.count == 1)
+        #expect(replies.filter { $0.error == "busy" }.count == count - 1)
+        #expect(replies.first { $0.status == "ok" }?.properties.correlationID == Array("t-0".utf8))
+    }
 }

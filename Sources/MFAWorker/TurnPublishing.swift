@@ -1,0 +1,26 @@
+import AMQP
+import MFAProtocol
+import MFAWorkerCore
+
+extension AMQPConnection {
+    /// Publishes a turn-queue message to `queue`: persistent (the turn
+    /// queue is a quorum queue: every message is on disk anyway) and
+    /// `mandatory`, so that a missing queue comes back rather than vanishing.
+    /// A request rides with its requester's `reply_to` and `correlation_id`;
+    /// a fence with its id as `message_id`.
+    /// - Returns: the publish's sequence number (confirms are on).
+    func publish(_ message: TurnMessage, to queue: String) throws(AMQPError) -> UInt64 {
+        var properties = MessageProperties(deliveryMode: .persistent, messageID: message.messageID, type: message.type)
+        switch message {
+        case .request(let turn):
+            properties.contentType = ProtocolConstants.contentType
+            properties.correlationID = turn.correlationID
+            properties.replyTo = turn.replyTo
+        case .record:
+            properties.contentType = ProtocolConstants.contentType
+        case .fence:
+            break
+        }
+        return try publish(routingKey: queue, mandatory: true, properties: properties, body: message.body())
+    }
+}
