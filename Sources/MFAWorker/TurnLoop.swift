@@ -188,7 +188,9 @@ final class TurnLoop: ConnectionSession {
             case .publishFence(let id):
                 try write(.fence(id: id), account: keeper.account, connection)
             case .publishRecord:
-                try write(keeper.record, account: keeper.account, connection)
+                // The keeper as it is now: an earlier action may have taken a window.
+                guard let current = keepers[delivery.consumerTag] else { return }
+                try write(current.record, account: current.account, connection)
             case .ack(let tag):
                 try connection.ack(deliveryTag: tag)
             case .decide(let tag, let turn):
