@@ -96,7 +96,7 @@ struct ReliabilityTests {
         // short: 0.8 to 1.8 s left, so its next window opens within the timeout.
         Phase.wait(period: 3000, from: 1200, to: 2200)
         let short = try requester.send(account: "short", minValidity: 2000)
-        let long = try requester.send(account: "long", minValidity: 299_000)
+        let long = try requester.send(account: "long", minValidity: 299_000, maxWait: 300_000)
         try waitUntilHeld(2, port: port)
         let stopping = Date()
         #expect(worker.stop() == 0)
@@ -118,7 +118,7 @@ struct ReliabilityTests {
         let worker = try WorkerProcess(accounts: ["long": (300, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["long"]], shutdownTimeout: 600, metricsPort: port).start()
         let requester = try Requester(requestQueue: worker.queue)
         Phase.wait(period: 300_000, from: 2000, to: 280_000)
-        try requester.send(account: "long", minValidity: 299_000)
+        try requester.send(account: "long", minValidity: 299_000, maxWait: 300_000)
         try waitUntilHeld(1, port: port)
         kill(worker.pid!, SIGTERM)
         #expect(worker.waitForLog("answering held requests before stopping"))
