@@ -107,6 +107,7 @@ extension WorkerConfiguration {
             throw maximumValue.error("must not be less than reconnect_initial_ms (\(initial))")
         }
         let connectTimeout = try mapping.optional("connect_timeout_ms")?.int(in: 100...600_000) ?? 10_000
+        let consumerTimeout = try mapping.optional("consumer_timeout_ms")?.int(in: 0...Int(Int32.max)) ?? BrokerSettings.defaultConsumerTimeoutMilliseconds
         let tls = try Self.tls(mapping.optional("tls"), directory: directory)
         if tls.external && password != .url {
             throw value.error("tls.external logs in with the client certificate: drop password_file and password_env")
@@ -122,7 +123,7 @@ extension WorkerConfiguration {
             urls: urls, password: password, prefetch: prefetch, heartbeatSeconds: heartbeat,
             publisherConfirms: confirms, reconnectInitialMilliseconds: initial,
             reconnectMaxMilliseconds: max(maximum, initial), connectTimeoutMilliseconds: connectTimeout,
-            tls: tls
+            tls: tls, consumerTimeoutMilliseconds: consumerTimeout
         )
     }
 

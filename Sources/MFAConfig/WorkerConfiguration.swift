@@ -51,8 +51,14 @@ public struct BrokerSettings: Sendable, Equatable {
     public var connectTimeoutMilliseconds: Int
     /// TLS settings for `amqps://` URLs.
     public var tls: TLSSettings
+    /// The broker's `consumer_timeout` (how long it lets a delivery go
+    /// unacknowledged before it closes the channel); 0: none. The turn
+    /// thread renews or acknowledges what it holds well within it.
+    public var consumerTimeoutMilliseconds: Int = BrokerSettings.defaultConsumerTimeoutMilliseconds
 
     public static let defaultPrefetch = 64
+    /// RabbitMQ's default `consumer_timeout`: 30 minutes.
+    public static let defaultConsumerTimeoutMilliseconds = 1_800_000
     public static let defaultHeartbeatSeconds = 30
 }
 

@@ -39,6 +39,8 @@ final class TurnLoop: ConnectionSession {
     /// before the broker has the record of its window.
     private var unconfirmed: [(sequence: UInt64, due: Int64, pending: PendingRequest)] = []
     private var confirms = ConfirmTracker()
+    /// When the held records were last renewed (Unix ms).
+    private var lastRenewal: Int64 = 0
 
     init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
         self.runtime = runtime
@@ -58,6 +60,7 @@ final class TurnLoop: ConnectionSession {
 
     func start(_ connection: AMQPConnection) throws(AMQPError) {
         connections += 1
+        lastRenewal = SystemTime.unixMilliseconds()
         try connection.setPrefetch(Self.prefetch)
         try connection.enablePublisherConfirms()
         for account in runtime.turnAccounts {
@@ -87,6 +90,22 @@ final class TurnLoop: ConnectionSession {
                 decider.replaceState(shared.currentState())
             }
             try wait(connection) { event throws(AMQPError) in try handle(event, connection) }
+            try renewIfDue(connection)
+        }
+    }
+
+    /// Every third of the broker's `consumer_timeout`, each keeper renews
+    /// the record it holds (``TurnKeeper/renew(now:period:)``).
+    private func renewIfDue(_ connection: AMQPConnection) throws(AMQPError) {
+        let timeout = Int64(runtime.consumerTimeoutMilliseconds)
+        let now = SystemTime.unixMilliseconds()
+        guard timeout > 0, now - lastRenewal >= timeout / 3 else { return }
+        lastRenewal = now
+        for tag in keepers.keys.sorted() {
+            guard var keeper = keepers[tag] else { continue }
+            let actions = keeper.renew(now: now, period: period(of: keeper.account))
+            keepers[tag] = keeper
+            try perform(actions, consumerTag: tag, connection)
         }
     }
 
@@ -118,7 +137,17 @@ final class TurnLoop: ConnectionSession {
             for tag in confirms.confirmed(upTo: sequence, multiple: multiple).tags {
                 try connection.ack(deliveryTag: tag)
             }
-            for entry in takeUnconfirmed(upTo: sequence, multiple: multiple) {
+            let now = SystemTime.unixMilliseconds()
+            let timeout = Int64(runtime.consumerTimeoutMilliseconds)
+            for var entry in takeUnconfirmed(upTo: sequence, multiple: multiple) {
+                if timeout > 0, entry.due - now > timeout / 2, let tag = entry.pending.deliveryTag {
+                    // Held that long, the turn would outlive the broker's
+                    // consumer_timeout: its window is recorded, so the
+                    // worker keeps it from here, as it keeps requests
+                    // waiting for the next window.
+                    try connection.ack(deliveryTag: tag)
+                    entry.pending.deliveryTag = nil
+                }
                 schedule.add(entry.pending, dueMilliseconds: entry.due)
             }
         case .publisherNack(let sequence, let multiple):
@@ -183,18 +212,22 @@ final class TurnLoop: ConnectionSession {
                 "account": .string(keeper.account), "reason": .string("\(keeper.ledger.issued.count) windows handed out before are kept"),
             ])
         }
+        try perform(actions, consumerTag: delivery.consumerTag, connection)
+    }
+
+    private func perform(_ actions: [TurnKeeper.Action], consumerTag: String, _ connection: AMQPConnection) throws(AMQPError) {
         for action in actions {
+            // The keeper as it is now: an earlier action may have taken a window.
+            guard let keeper = keepers[consumerTag] else { return }
             switch action {
             case .publishFence(let id):
                 try write(.fence(id: id), account: keeper.account, connection)
             case .publishRecord:
-                // The keeper as it is now: an earlier action may have taken a window.
-                guard let current = keepers[delivery.consumerTag] else { return }
-                try write(current.record, account: current.account, connection)
+                try write(keeper.record, account: keeper.account, connection)
             case .ack(let tag):
                 try connection.ack(deliveryTag: tag)
             case .decide(let tag, let turn):
-                try decide(turn, deliveryTag: tag, consumerTag: delivery.consumerTag, connection)
+                try decide(turn, deliveryTag: tag, consumerTag: consumerTag, connection)
             case .requeue(let tag, let turn):
                 let sequence = try connection.publish(.request(turn), to: runtime.turnQueueName(turn.account))
                 confirms.published(sequence: sequence, deliveryTag: tag)
@@ -268,7 +301,18 @@ final class TurnLoop: ConnectionSession {
         var keep = ReplySchedule()
         var returned = 0
         for (due, pending) in schedule.drain() {
-            if due <= deadline { keep.add(pending, dueMilliseconds: due) } else { returned += 1 }
+            if due <= deadline {
+                keep.add(pending, dueMilliseconds: due)
+            } else if pending.deliveryTag == nil {
+                // Acknowledged already (its window is far off): it cannot go
+                // back to the queue, so it hears when to ask again.
+                shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
+                let reply = decider.unavailable(pending, now: start, retryAfterMilliseconds: due - start)
+                confirms.published(sequence: try output.publish(reply, connection), deliveryTag: nil)
+                output.record(reply, receivedAt: pending.receivedAt)
+            } else {
+                returned += 1
+            }
         }
         schedule = keep
         let late = unconfirmed.filter { $0.due > deadline }.count

@@ -15,6 +15,8 @@ public struct WorkerRuntime: Sendable {
     public var workers: Int
     /// The `once_per_window` accounts, each with a turn queue.
     public var turnAccounts: [String]
+    /// The broker's `consumer_timeout` in ms; 0: none.
+    public var consumerTimeoutMilliseconds: Int
 
     public init(_ loaded: LoadedConfiguration, workers: Int? = nil) {
         let configuration = loaded.configuration
@@ -44,6 +46,7 @@ public struct WorkerRuntime: Sendable {
         shutdownTimeoutMilliseconds = configuration.shutdownTimeoutSeconds * 1000
         self.workers = workers ?? configuration.workers ?? System.coreCount
         turnAccounts = loaded.oncePerWindowAccounts
+        consumerTimeoutMilliseconds = broker.consumerTimeoutMilliseconds
     }
 
     /// The request queue's `x-` arguments, as the configuration gives them.

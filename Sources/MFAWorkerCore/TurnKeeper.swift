@@ -115,6 +115,19 @@ public struct TurnKeeper: Sendable {
         return actions
     }
 
+    /// Renews the record this keeper holds, so that no delivery stays
+    /// unacknowledged for as long as the broker's `consumer_timeout` (it
+    /// would close the channel): writes the ledger again (the copy, once
+    /// delivered, supersedes the held one), or, when every window in it has
+    /// ended, acknowledges the held records. Serving only.
+    public mutating func renew(now: Int64, period: Int) -> [Action] {
+        guard phase == .serving, !heldRecords.isEmpty else { return [] }
+        ledger.forget(endedBy: now, period: period)
+        guard ledger.isEmpty else { return [.publishRecord] }
+        defer { heldRecords = [] }
+        return heldRecords.map(Action.ack)
+    }
+
     /// Gives `request` its turn (serving only). A window it gets is in the
     /// ledger at once; the caller publishes the record (``Action/publishRecord``)
     /// and sends no code of it before the broker confirms that record.

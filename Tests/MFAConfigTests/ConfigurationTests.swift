@@ -29,6 +29,7 @@ struct ConfigurationTests {
               password_file: pw
               prefetch: 10
               heartbeat_s: 5
+              consumer_timeout_ms: 600000
             request_queue:
               name: codes
               type: quorum
@@ -63,6 +64,7 @@ struct ConfigurationTests {
         #expect(loaded.brokerPassword?.text == "s3cret")
         #expect(configuration.broker.prefetch == 10)
         #expect(configuration.broker.heartbeatSeconds == 5)
+        #expect(configuration.broker.consumerTimeoutMilliseconds == 600_000)
         #expect(configuration.requestQueue == RequestQueueSettings(name: "codes", type: .quorum, deadLetterExchange: "codes.dlx", maxLength: 1000, overflow: .rejectPublish))
         #expect(configuration.reply == ReplySettings(maxTTLMilliseconds: 20000, defaultMinValidityMilliseconds: 3000, defaultMaxWaitMilliseconds: 90000))
         #expect(loaded.accounts["a.b@c-d_e"]?.issue == .oncePerWindow)

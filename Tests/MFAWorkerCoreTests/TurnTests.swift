@@ -145,6 +145,22 @@ struct TurnKeeperTests {
         #expect(keeper.received(.request(Self.turn("t3")), deliveryTag: 5, now: Self.now, period: 30) == [.decide(deliveryTag: 5, Self.turn("t3"))])
     }
 
+    @Test("Renewing: the held record is written again while windows are open, acknowledged once they have all ended")
+    func renew() {
+        var keeper = TurnKeeper(account: "acct", holder: "B")
+        #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "nothing held, nothing to renew")
+        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", windows: [Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30).first else {
+            Issue.record("expected a fence"); return
+        }
+        #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "not while syncing")
+        _ = keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30)
+        #expect(keeper.renew(now: Self.now, period: 30) == [.publishRecord])
+        // Two windows later, everything recorded has ended.
+        #expect(keeper.renew(now: Self.now + 60_000, period: 30) == [.ack(1)])
+        #expect(keeper.heldRecords.isEmpty)
+        #expect(keeper.renew(now: Self.now + 60_000, period: 30).isEmpty)
+    }
+
     @Test("A record from another holder while serving is merged, held, and answered with a record of ours")
     func lateForeignRecord() {
         var keeper = TurnKeeper(account: "acct", holder: "B")

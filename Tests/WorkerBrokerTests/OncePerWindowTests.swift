@@ -257,4 +257,28 @@ struct OncePerWindowTests {
         #expect(replies.filter { $0.error == "busy" }.count == count - 1)
         #expect(replies.first { $0.status == "ok" }?.properties.correlationID == Array("t-0".utf8))
     }
+
+    @Test("A turn whose window is further off than half the broker's consumer_timeout is acknowledged when recorded; at a stop it hears unavailable with retry_after_ms")
+    func farTurnsAcknowledged() throws {
+        let period = 10
+        let worker = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], brokerExtra: "  consumer_timeout_ms: 3000", workers: 1, shutdownTimeout: 0, oncePerWindow: ["sf-eu"]).start()
+        defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
+        let robot = try Requester(requestQueue: worker.queue)
+        Self.alignToWindow(period: period, offset: 200)
+        let first = try #require(try robot.ask(account: "sf-eu"))
+        #expect(first.status == "ok")
+        // The next two windows open about 10 and 20 s from now: over 1.5 s.
+        let second = try robot.send(account: "sf-eu")
+        let third = try robot.send(account: "sf-eu")
+        Thread.sleep(forTimeInterval: 1)
+        let stoppedAt = Self.milliseconds(Date())
+        #expect(worker.stop() == 0)
+        for (index, id) in [second, third].enumerated() {
+            let reply = try #require(try robot.reply(to: id, timeout: 5), "turn \(index + 2) was not answered at the stop")
+            #expect(reply.error == "unavailable", "\(reply.text)")
+            let retryAfter = (reply.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1
+            let opens = (first.windowStart! + Int64((index + 1) * period)) * 1000
+            #expect(abs(stoppedAt + retryAfter - opens) < 1000, "retry_after_ms \(retryAfter) does not point at window \(index + 2)")
+        }
+    }
 }
