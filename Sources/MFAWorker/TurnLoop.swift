@@ -124,14 +124,17 @@ final class TurnLoop: ConnectionSession {
         case .delivery(let delivery):
             try handle(delivery, connection)
         case .timeout:
-            break
+            // Idle: write out what this thread logged and audited.
+            LogSink.flush()
+            shared.audit.flush()
         case .returned(let message):
-            guard message.properties.type == TurnMessage.recordType || message.properties.type == TurnMessage.fenceType else {
+            guard [TurnMessage.recordType, TurnMessage.fenceType, TurnMessage.requestType].contains(message.properties.type ?? "") else {
                 output.returned(message)
                 return
             }
-            // A turn queue is gone: no record can be trusted to be kept.
-            // Start again from a new connection (which declares it again).
+            // A turn queue is gone: no record can be trusted to be kept, and
+            // a turn sent round again would be lost with its confirm. Start
+            // again from a new connection (which declares the queue again).
             throw .library(operation: "turn record", reason: "the broker could not route it to \(message.routingKey): \(message.replyCode) \(message.replyText)")
         case .publisherAck(let sequence, let multiple):
             for tag in confirms.confirmed(upTo: sequence, multiple: multiple).tags {

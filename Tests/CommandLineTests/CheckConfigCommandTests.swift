@@ -47,7 +47,7 @@ struct CheckConfigCommandTests {
 
     @Test func unknownKey() throws {
         let (result, dir) = try broken { $0.write("worker.yaml", "broker:\n  url: amqp://h\n  prefech: 5\naccounts: {}\nallow: {}\n") }
-        expectOneLine(result, "\(dir)/worker.yaml: broker.prefech (line 3): unknown key 'prefech' in broker (did you mean 'prefetch'?); known keys: url, password_file, password_env, prefetch, heartbeat_s, publisher_confirms, reconnect_initial_ms, reconnect_max_ms, connect_timeout_ms, tls")
+        expectOneLine(result, "\(dir)/worker.yaml: broker.prefech (line 3): unknown key 'prefech' in broker (did you mean 'prefetch'?); known keys: url, password_file, password_env, prefetch, heartbeat_s, publisher_confirms, reconnect_initial_ms, reconnect_max_ms, connect_timeout_ms, consumer_timeout_ms, tls")
     }
 
     @Test func missingSecret() throws {
