@@ -20,6 +20,7 @@ case $status in
     4) echo "rate limited: try again shortly" >&2 ;;
     7) echo "no answer: is the worker running?" >&2 ;;
     8) echo "cannot reach the broker (or the login was refused)" >&2 ;;
+    9) echo "busy: every window within the wait is taken (a once_per_window account); try again later" >&2 ;;
     *) echo "failed with status $status" >&2 ;;
 esac
 exit $status
