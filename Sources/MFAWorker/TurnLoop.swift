@@ -43,6 +43,10 @@ final class TurnLoop: ConnectionSession {
     private var lastRenewal: Int64 = 0
 
     init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
+        var runtime = runtime
+        // Told apart from the consumer threads' connections in the broker's
+        // connection list.
+        for index in runtime.endpoints.indices { runtime.endpoints[index].connectionName = "mfa-worker turns" }
         self.runtime = runtime
         self.shared = shared
         var logger = logger
