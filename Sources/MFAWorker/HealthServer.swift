@@ -93,13 +93,23 @@ final class HealthServer: @unchecked Sendable {
         }
     }
 
-    /// 200 only while consuming; `degraded` when the clock is not synchronised.
+    /// 200 only while consuming; `degraded` when the clock is not
+    /// synchronised or the turns thread is disconnected.
     func health() -> (Bool, String) {
         if shared.isStopping { return (false, "stopping") }
         let consumers = shared.statistics.consumersActive.load(ordering: .relaxed)
         guard consumers > 0 else { return (false, "not consuming: connecting to the broker") }
+        // Still serving, with something an operator should see.
+        var degraded: [String] = []
         if clock.state == .unsynchronized {
-            return (true, "degraded: the clock is not synchronised; codes may be refused")
+            degraded.append("the clock is not synchronised; codes may be refused")
+        }
+        let statistics = shared.statistics
+        if statistics.turnsExpected.load(ordering: .relaxed) && !statistics.turnsConnected.load(ordering: .relaxed) {
+            degraded.append("the turns connection is down; once_per_window requests wait for it")
+        }
+        if !degraded.isEmpty {
+            return (true, "degraded: " + degraded.joined(separator: "; "))
         }
         return (true, "ok: consuming with \(consumers) consumer\(consumers == 1 ? "" : "s")")
     }

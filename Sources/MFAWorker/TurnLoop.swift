@@ -72,11 +72,14 @@ final class TurnLoop: ConnectionSession {
             let tag = try connection.consume(queue: runtime.turnQueueName(account))
             keepers[tag] = TurnKeeper(account: account, holder: "\(instance)-\(connections)")
         }
+        shared.statistics.turnsConnected.store(true, ordering: .relaxed)
     }
 
     func connectionLost() {
         // What this connection held goes back to the turn queues with it:
         // those turns are given a window again by the next holder.
+        shared.statistics.turnsConnected.store(false, ordering: .relaxed)
+        shared.statistics.turnAccountsHeld.subtract(keepers.values.filter { $0.phase == .serving }.count, ordering: .relaxed)
         keepers = [:]
         confirms.reset()
         shared.statistics.repliesPending.subtract(schedule.count + unconfirmed.count, ordering: .relaxed)
@@ -215,6 +218,7 @@ final class TurnLoop: ConnectionSession {
         let wasServing = keepers[delivery.consumerTag]?.phase == .serving
         keepers[delivery.consumerTag] = keeper
         if !wasServing && keeper.phase == .serving {
+            shared.statistics.turnAccountsHeld.add(1, ordering: .relaxed)
             logger.notice("giving out this account's windows", metadata: [
                 "account": .string(keeper.account), "reason": .string("\(keeper.ledger.issued.count) windows handed out before are kept"),
             ])
@@ -339,6 +343,9 @@ final class TurnLoop: ConnectionSession {
                 try handle(event, connection)
             }
         }
+        shared.statistics.turnsConnected.store(false, ordering: .relaxed)
+        shared.statistics.turnAccountsHeld.subtract(keepers.values.filter { $0.phase == .serving }.count, ordering: .relaxed)
+        keepers = [:]
         LogSink.flush()
         shared.audit.flush()
     }

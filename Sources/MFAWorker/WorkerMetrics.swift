@@ -20,6 +20,7 @@ public final class WorkerMetrics: Sendable {
     private let unroutable: CoreMetrics.Gauge
     private let sinceLastDelivery: CoreMetrics.Gauge
     private let clockSynchronized: CoreMetrics.Gauge
+    private let turnAccountsHeld: CoreMetrics.Gauge
     let statistics: WorkerStatistics
 
     public init(statistics: WorkerStatistics) {
@@ -44,6 +45,7 @@ public final class WorkerMetrics: Sendable {
         unroutable = CoreMetrics.Gauge(label: "mfa_replies_unroutable_total", factory: factory)
         sinceLastDelivery = CoreMetrics.Gauge(label: "mfa_seconds_since_last_delivery", factory: factory)
         clockSynchronized = CoreMetrics.Gauge(label: "mfa_clock_synchronized", factory: factory)
+        turnAccountsHeld = CoreMetrics.Gauge(label: "mfa_turn_accounts_held", factory: factory)
         // Zero until the first check, then as the clock monitor says.
         clockSynchronized.record(0)
     }
@@ -73,6 +75,7 @@ public final class WorkerMetrics: Sendable {
         pending.record(statistics.repliesPending.load(ordering: .relaxed))
         reconnects.record(statistics.reconnects.load(ordering: .relaxed))
         unroutable.record(statistics.unroutableReplies.load(ordering: .relaxed))
+        turnAccountsHeld.record(statistics.turnAccountsHeld.load(ordering: .relaxed))
         let last = statistics.lastDeliveryMilliseconds.load(ordering: .relaxed)
         sinceLastDelivery.record(last == 0 ? -1 : Double(nowMilliseconds - last) / 1000)
         var buffer: [UInt8] = []

@@ -111,6 +111,7 @@ public final class WorkerService {
             thread.start()
         }
         if !runtime.turnAccounts.isEmpty {
+            shared.statistics.turnsExpected.store(true, ordering: .relaxed)
             let turns = TurnThread(runtime: runtime, shared: shared, logger: logger)
             group.enter()
             let thread = Thread {

@@ -10,6 +10,13 @@ public final class WorkerStatistics: Sendable {
     public let consumersActive = Atomic<Int>(0)
     /// Unix ms of the last delivery, 0 before the first.
     public let lastDeliveryMilliseconds = Atomic<Int64>(0)
+    /// Whether this worker has `once_per_window` accounts (a turns thread).
+    public let turnsExpected = Atomic<Bool>(false)
+    /// Whether the turns thread is connected and consuming its turn queues.
+    public let turnsConnected = Atomic<Bool>(false)
+    /// The accounts whose windows this worker gives out now (the broker
+    /// made its consumer of their turn queue the active one).
+    public let turnAccountsHeld = Atomic<Int>(0)
 
     public init() {}
 }

@@ -281,4 +281,42 @@ struct OncePerWindowTests {
             #expect(abs(stoppedAt + retryAfter - opens) < 1000, "retry_after_ms \(retryAfter) does not point at window \(index + 2)")
         }
     }
+
+    @Test("Two replicas: exactly one holds the account (mfa_turn_accounts_held); a turns connection that cannot consume makes /healthz degraded, and recovers")
+    func heldAndHealth() throws {
+        let ports = (OperationsTests.freePort(), OperationsTests.freePort())
+        let first = try WorkerProcess(workers: 1, metricsPort: ports.0, oncePerWindow: ["sf-eu"]).start()
+        let second = try WorkerProcess(queue: first.queue, workers: 1, keysFrom: first, metricsPort: ports.1, oncePerWindow: ["sf-eu"]).start()
+        defer { Self.deleteTurnQueue(of: first, "sf-eu") }
+        func held(_ port: Int) throws -> Double? {
+            OperationsTests.value(try OperationsTests.get(port, "/metrics").body, "mfa_turn_accounts_held")
+        }
+        #expect(try held(ports.0) == 0 && held(ports.1) == 0, "nobody holds an account before its first turn")
+        let robot = try Requester(requestQueue: first.queue)
+        #expect(try robot.ask(account: "sf-eu")?.status == "ok")
+        #expect(try held(ports.0)! + held(ports.1)! == 1, "exactly one replica gives out the account's windows")
+        #expect(!(try OperationsTests.get(ports.0, "/healthz").body.contains("turns")))
+
+        // The turn queue replaced by one the turns thread cannot declare: it
+        // reconnects and fails until the queue is right again.
+        second.stop()
+        let admin = try Broker.admin()
+        defer { admin.close() }
+        let queue = first.turnQueue("sf-eu")
+        try admin.deleteQueue(queue)
+        try admin.declareQueue(queue, durable: true)
+        var health = ""
+        for _ in 0..<50 where !health.contains("the turns connection is down") {
+            health = try OperationsTests.get(ports.0, "/healthz").body
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(health.contains("degraded") && health.contains("the turns connection is down"), "\(health)")
+        try admin.deleteQueue(queue)
+        for _ in 0..<50 where health.contains("turns") {
+            Thread.sleep(forTimeInterval: 0.1)
+            health = try OperationsTests.get(ports.0, "/healthz").body
+        }
+        #expect(!health.contains("turns"), "\(health)")
+        #expect(try robot.ask(account: "sf-eu", timeout: 40)?.status == "ok")
+    }
 }
