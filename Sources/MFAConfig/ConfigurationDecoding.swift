@@ -161,7 +161,7 @@ extension WorkerConfiguration {
             settings.defaultMinValidityMilliseconds = try minValidity.int(in: 0...3_599_000)
         }
         if let maxWait = mapping.optional("default_max_wait_ms") {
-            settings.defaultMaxWaitMilliseconds = try maxWait.int(in: 0...3_600_000)
+            settings.defaultMaxWaitMilliseconds = try maxWait.int(in: 0...RequestBody.largestMaxWait)
         }
         try mapping.finish()
         return settings

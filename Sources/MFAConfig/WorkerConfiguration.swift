@@ -98,6 +98,12 @@ public struct RequestQueueSettings: Sendable, Equatable {
     }
 
     public static let defaultName = "mfa-code-request"
+
+    /// The turn queue of a `once_per_window` account: next to the request
+    /// queue, so that the same permissions can cover it.
+    public func turnQueueName(_ account: String) -> String {
+        "\(name).turns.\(account)"
+    }
 }
 
 public struct ReplySettings: Sendable, Equatable {

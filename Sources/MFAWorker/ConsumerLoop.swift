@@ -16,7 +16,7 @@ final class ConsumerLoop: ConnectionSession {
     var logger: Logger
 
     private var decider: RequestDecider
-    private var output: ReplyOutput
+    private let output: ReplyOutput
     private var schedule = ReplySchedule()
     private var confirms = ConfirmTracker()
     private var consumerTag: String?
@@ -164,7 +164,7 @@ final class ConsumerLoop: ConnectionSession {
         switch decider.decide(request, now: now, receivedAt: received, admit: { shared.admit(requester: $0, account: $1, now: $2) }) {
         case .reply(let reply):
             try publish(reply, answering: delivery.deliveryTag, connection)
-            log(reply, receivedAt: received)
+            output.record(reply, receivedAt: received)
         case .schedule(let pending, let due):
             schedule.add(pending, dueMilliseconds: due)
             shared.statistics.repliesPending.add(1, ordering: .relaxed)
@@ -194,7 +194,7 @@ final class ConsumerLoop: ConnectionSession {
             shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
             let reply = decider.complete(pending, now: SystemTime.unixMilliseconds())
             try publish(reply, answering: nil, connection)
-            log(reply, receivedAt: pending.receivedAt)
+            output.record(reply, receivedAt: pending.receivedAt)
         }
     }
 
@@ -212,10 +212,6 @@ final class ConsumerLoop: ConnectionSession {
         } else if let deliveryTag {
             try connection.ack(deliveryTag: deliveryTag)
         }
-    }
-
-    private func log(_ reply: Reply, receivedAt: UInt64) {
-        output.record(reply, receivedAt: receivedAt)
     }
 
     // MARK: - Turns
@@ -241,7 +237,7 @@ final class ConsumerLoop: ConnectionSession {
         logger.error("a turn queue is missing; restart the worker to declare it", metadata: ["account": .string(turn.account), "reason": .string("\(message.replyCode) \(message.replyText)")])
         let reply = decider.unavailable(turn, now: SystemTime.unixMilliseconds())
         try publish(reply, answering: nil, connection)
-        log(reply, receivedAt: DispatchTime.now().uptimeNanoseconds)
+        output.record(reply, receivedAt: DispatchTime.now().uptimeNanoseconds)
     }
 
     private func refreshState() {
@@ -274,7 +270,7 @@ final class ConsumerLoop: ConnectionSession {
                 shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
                 let reply = decider.unavailable(pending, now: start, retryAfterMilliseconds: due - start)
                 try publish(reply, answering: nil, connection)
-                log(reply, receivedAt: pending.receivedAt)
+                output.record(reply, receivedAt: pending.receivedAt)
             }
         }
         schedule = keep

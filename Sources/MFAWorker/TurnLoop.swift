@@ -78,13 +78,18 @@ final class TurnLoop: ConnectionSession {
     func connectionLost() {
         // What this connection held goes back to the turn queues with it:
         // those turns are given a window again by the next holder.
-        shared.statistics.turnsConnected.store(false, ordering: .relaxed)
-        shared.statistics.turnAccountsHeld.subtract(keepers.values.filter { $0.phase == .serving }.count, ordering: .relaxed)
-        keepers = [:]
+        releaseKeepers()
         confirms.reset()
         shared.statistics.repliesPending.subtract(schedule.count + unconfirmed.count, ordering: .relaxed)
         schedule = ReplySchedule()
         unconfirmed = []
+    }
+
+    /// The connection's keepers go with it; health and metrics say so.
+    private func releaseKeepers() {
+        shared.statistics.turnsConnected.store(false, ordering: .relaxed)
+        shared.statistics.turnAccountsHeld.subtract(keepers.values.filter { $0.phase == .serving }.count, ordering: .relaxed)
+        keepers = [:]
     }
 
     var unansweredOnStop: String { "\(schedule.count + unconfirmed.count) turns go back to their queues" }
@@ -240,8 +245,7 @@ final class TurnLoop: ConnectionSession {
             case .decide(let tag, let turn):
                 try decide(turn, deliveryTag: tag, consumerTag: consumerTag, connection)
             case .requeue(let tag, let turn):
-                let sequence = try connection.publish(.request(turn), to: runtime.turnQueueName(turn.account))
-                confirms.published(sequence: sequence, deliveryTag: tag)
+                try write(.request(turn), account: turn.account, acknowledging: tag, connection)
             }
         }
     }
@@ -275,12 +279,12 @@ final class TurnLoop: ConnectionSession {
         }
     }
 
-    /// Publishes a record or fence to the account's turn queue: persistent,
-    /// `mandatory`, confirmed.
+    /// Publishes a message to the account's turn queue (persistent,
+    /// `mandatory`, confirmed); `acknowledging` is settled on the confirm.
     @discardableResult
-    private func write(_ message: TurnMessage, account: String, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
+    private func write(_ message: TurnMessage, account: String, acknowledging deliveryTag: UInt64? = nil, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
         let sequence = try connection.publish(message, to: runtime.turnQueueName(account))
-        confirms.published(sequence: sequence, deliveryTag: nil)
+        confirms.published(sequence: sequence, deliveryTag: deliveryTag)
         return sequence
     }
 
@@ -343,9 +347,7 @@ final class TurnLoop: ConnectionSession {
                 try handle(event, connection)
             }
         }
-        shared.statistics.turnsConnected.store(false, ordering: .relaxed)
-        shared.statistics.turnAccountsHeld.subtract(keepers.values.filter { $0.phase == .serving }.count, ordering: .relaxed)
-        keepers = [:]
+        releaseKeepers()
         LogSink.flush()
         shared.audit.flush()
     }

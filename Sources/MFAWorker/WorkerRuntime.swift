@@ -60,10 +60,8 @@ public struct WorkerRuntime: Sendable {
         return arguments
     }
 
-    /// The turn queue of a `once_per_window` account: next to the request
-    /// queue, so that the same permissions cover it.
     public func turnQueueName(_ account: String) -> String {
-        "\(queue.name).turns.\(account)"
+        queue.turnQueueName(account)
     }
 
     /// Declares an account's turn queue: a durable quorum queue (it

@@ -50,29 +50,15 @@ public final class WorkerService {
                 continue
             }
             defer { connection.close() }
-            do {
+            try Self.declare("request queue", runtime.queue.name, otherThan: "the configuration gives") { () throws(AMQPError) in
                 try runtime.declareRequestQueue(on: connection)
-            } catch {
-                if error.replyCode == 406 {
-                    throw StartupError("the request queue '\(runtime.queue.name)' exists with other arguments than the configuration gives: \(Self.strip(error))")
-                }
-                if error.replyCode == 403 {
-                    throw StartupError("the broker does not let this user declare the request queue '\(runtime.queue.name)': \(Self.strip(error))")
-                }
-                throw StartupError("cannot declare the request queue '\(runtime.queue.name)': \(error)")
             }
             for account in runtime.turnAccounts {
-                let name = runtime.turnQueueName(account)
-                do {
+                try Self.declare(
+                    "turn queue", runtime.turnQueueName(account), otherThan: "a quorum queue with a single active consumer",
+                    permissionHint: " (give it the request queue's permissions for names starting '\(runtime.queue.name).turns.')"
+                ) { () throws(AMQPError) in
                     try runtime.declareTurnQueue(account, on: connection)
-                } catch {
-                    if error.replyCode == 406 {
-                        throw StartupError("the turn queue '\(name)' exists with other arguments than a quorum queue with a single active consumer: \(Self.strip(error))")
-                    }
-                    if error.replyCode == 403 {
-                        throw StartupError("the broker does not let this user declare the turn queue '\(name)' (give it the request queue's permissions for names starting '\(runtime.queue.name).turns.'): \(Self.strip(error))")
-                    }
-                    throw StartupError("cannot declare the turn queue '\(name)': \(error)")
                 }
             }
             return
@@ -80,11 +66,38 @@ public final class WorkerService {
         throw StartupError(failures.count == 1 ? failures[0] : "no broker node answers: " + failures.joined(separator: "; "))
     }
 
+    /// Runs one declaration of the preflight; the broker's refusals become
+    /// one line each, naming the queue.
+    private static func declare(
+        _ kind: String, _ name: String, otherThan expected: String, permissionHint: String = "",
+        _ declaration: () throws(AMQPError) -> Void
+    ) throws(StartupError) {
+        do {
+            try declaration()
+        } catch {
+            switch error.replyCode {
+            case 406: throw StartupError("the \(kind) '\(name)' exists with other arguments than \(expected): \(strip(error))")
+            case 403: throw StartupError("the broker does not let this user declare the \(kind) '\(name)'\(permissionHint): \(strip(error))")
+            default: throw StartupError("cannot declare the \(kind) '\(name)': \(error)")
+            }
+        }
+    }
+
     private static func strip(_ error: AMQPError) -> String {
         switch error {
         case .channelClosed(let code, let text), .connectionClosed(let code, let text): "\(code) \(text)"
         default: error.description
         }
+    }
+
+    private static func startThread(_ name: String, in group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
+        group.enter()
+        let thread = Thread {
+            body()
+            group.leave()
+        }
+        thread.name = name
+        thread.start()
     }
 
     /// Runs until a stop signal; returns the exit status.
@@ -100,26 +113,19 @@ public final class WorkerService {
         health?.start()
 
         let group = DispatchGroup()
+        // Each loop and its connection are made on their own thread and used
+        // there only; the closures carry Sendable settings.
+        let runtime = runtime, shared = shared, logger = logger
         for index in 0..<runtime.workers {
-            let loop = ConsumerThread(index: index, runtime: runtime, shared: shared, logger: logger)
-            group.enter()
-            let thread = Thread {
-                loop.run()
-                group.leave()
+            Self.startThread("consumer-\(index + 1)", in: group) {
+                ConsumerLoop(index: index, runtime: runtime, shared: shared, logger: logger).run()
             }
-            thread.name = "consumer-\(index + 1)"
-            thread.start()
         }
         if !runtime.turnAccounts.isEmpty {
             shared.statistics.turnsExpected.store(true, ordering: .relaxed)
-            let turns = TurnThread(runtime: runtime, shared: shared, logger: logger)
-            group.enter()
-            let thread = Thread {
-                turns.run()
-                group.leave()
+            Self.startThread("turns", in: group) {
+                TurnLoop(runtime: runtime, shared: shared, logger: logger).run()
             }
-            thread.name = "turns"
-            thread.start()
         }
         logger.notice("consuming", metadata: [
             "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
@@ -198,42 +204,5 @@ public final class WorkerService {
         if !restart.isEmpty { reason += "; changes to \(restart.joined(separator: ", ")) need a restart and are not applied" }
         logger.notice("configuration reloaded", metadata: ["reason": .string(reason)])
         LogSink.flush()
-    }
-}
-
-/// Carries a consumer loop's construction into its thread: the loop and
-/// its connection are made and used on that thread only.
-private final class ConsumerThread: @unchecked Sendable {
-    let index: Int
-    let runtime: WorkerRuntime
-    let shared: SharedWorkerState
-    let logger: Logger
-
-    init(index: Int, runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
-        self.index = index
-        self.runtime = runtime
-        self.shared = shared
-        self.logger = logger
-    }
-
-    func run() {
-        ConsumerLoop(index: index, runtime: runtime, shared: shared, logger: logger).run()
-    }
-}
-
-/// The same for the turn loop.
-private final class TurnThread: @unchecked Sendable {
-    let runtime: WorkerRuntime
-    let shared: SharedWorkerState
-    let logger: Logger
-
-    init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
-        self.runtime = runtime
-        self.shared = shared
-        self.logger = logger
-    }
-
-    func run() {
-        TurnLoop(runtime: runtime, shared: shared, logger: logger).run()
     }
 }

@@ -59,7 +59,7 @@ struct ConfigurationSummary {
             case .environment(let name): "from $\(name)"
             }
             let padded = settings.name.padding(toLength: nameWidth)
-            let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(queue.name).turns.\(account.name))" : ""
+            let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(queue.turnQueueName(account.name)))" : ""
             lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)")
         }
 

@@ -319,4 +319,16 @@ struct OncePerWindowTests {
         #expect(!health.contains("turns"), "\(health)")
         #expect(try robot.ask(account: "sf-eu", timeout: 40)?.status == "ok")
     }
+
+    @Test("A turn queue that exists with other arguments stops start-up with one line naming it")
+    func turnQueueWithOtherArguments() throws {
+        let worker = WorkerProcess(oncePerWindow: ["sf-eu"])
+        defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
+        let admin = try Broker.admin()
+        defer { admin.close() }
+        try admin.declareQueue(worker.turnQueue("sf-eu"), durable: true)
+        try worker.start(waitForConsuming: false)
+        #expect(worker.waitForExit() == 1)
+        #expect(worker.log.contains("Error: the turn queue '\(worker.turnQueue("sf-eu"))' exists with other arguments than a quorum queue with a single active consumer: 406 PRECONDITION_FAILED"), "\(worker.log)")
+    }
 }
