@@ -99,6 +99,6 @@ let package = Package(
         // which starts the nodes they break.
         .testTarget(name: "FaultTests", dependencies: ["mfa-worker", "AMQP", "MFAClient", "TestSupport"]),
         // Helpers shared by the tests: running programs, a worker process, a requester.
-        .target(name: "TestSupport", dependencies: ["AMQP", "TOTP", "MFAClient"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["AMQP", "TOTP", "MFAClient", "MFAConfig"], path: "Tests/TestSupport"),
     ]
 )

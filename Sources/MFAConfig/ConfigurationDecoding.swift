@@ -49,12 +49,20 @@ extension WorkerConfiguration {
         log = try Self.log(mapping.optional("log"))
         shutdownTimeoutSeconds = try mapping.optional("shutdown_timeout_s")?.int(in: 0...3600) ?? WorkerConfiguration.defaultShutdownTimeoutSeconds
         rateLimit = try Self.rateLimit(mapping.optional("rate_limit"), allow: allow)
+        turns = try Self.turns(mapping.optional("turns"), allow: allow, login: broker.login)
         metrics = try Self.metrics(mapping.optional("metrics"))
         audit = try Self.audit(mapping.optional("audit"), directory: directory)
         try mapping.finish()
         if !broker.publisherConfirms, let account = accounts.first(where: { $0.issue == .oncePerWindow }) {
             // A window is handed out only once the broker has its record.
             throw ConfigurationError(file: file, keyPath: "accounts.\(account.name).issue", line: account.line, message: "once_per_window needs broker.publisher_confirms: true")
+        }
+        if accounts.contains(where: { $0.issue == .oncePerWindow }),
+           requestQueue.name.utf8.count + RequestQueueSettings.turnQueueSuffixBytes > 255 {
+            throw ConfigurationError(file: file, keyPath: "request_queue.name", message: "must be at most \(255 - RequestQueueSettings.turnQueueSuffixBytes) bytes with once_per_window accounts (their turn queues are named after it)")
+        }
+        if allow.requesters.contains(where: { Array($0.utf8) == Array(broker.login.utf8) }) {
+            throw ConfigurationError(file: file, keyPath: "allow", message: "names the worker's own broker user '\(broker.login)' as a requester; a requester must log in as a user of its own")
         }
     }
 
@@ -108,6 +116,9 @@ extension WorkerConfiguration {
         }
         let connectTimeout = try mapping.optional("connect_timeout_ms")?.int(in: 100...600_000) ?? 10_000
         let consumerTimeout = try mapping.optional("consumer_timeout_ms")?.int(in: 0...Int(Int32.max)) ?? BrokerSettings.defaultConsumerTimeoutMilliseconds
+        if let first = urls.first, urls.contains(where: { $0.user != first.user }) {
+            throw urlValue.error("every URL must log in as the same user: the worker publishes with its login as user_id")
+        }
         let tls = try Self.tls(mapping.optional("tls"), directory: directory)
         if tls.external && password != .url {
             throw value.error("tls.external logs in with the client certificate: drop password_file and password_env")
@@ -181,6 +192,33 @@ extension WorkerConfiguration {
                 }
                 settings.requesters[name] = try limit(item)
             }
+        }
+        try mapping.finish()
+        return settings
+    }
+
+    private static func turns(_ value: YAMLValue?, allow: Allowlist, login: String) throws(ConfigurationError) -> TurnSettings {
+        var settings = TurnSettings()
+        guard let value else { return settings }
+        var mapping = try value.mapping()
+        settings.maxPerRequester = try mapping.optional("max_per_requester")?.int(in: 1...10_000) ?? TurnSettings.defaultMaxPerRequester
+        if let logins = mapping.optional("worker_logins") {
+            var names: [String] = []
+            for item in try logins.sequence() {
+                let name = try item.nonEmptyString()
+                guard name.utf8.count <= 255 else { throw item.error("a broker user name is at most 255 bytes") }
+                guard !names.contains(where: { Array($0.utf8) == Array(name.utf8) }) else { throw item.error("names '\(name)' twice") }
+                // A requester among the worker logins could write turns for
+                // any account.
+                if allow.requesters.contains(where: { Array($0.utf8) == Array(name.utf8) }) {
+                    throw item.error("names '\(name)', a requester under allow: a worker login must be a user no robot logs in as")
+                }
+                names.append(name)
+            }
+            guard names.contains(where: { Array($0.utf8) == Array(login.utf8) }) else {
+                throw logins.error("must include the worker's own login '\(login)' (broker.url): its own records are among the messages it reads")
+            }
+            settings.workerLogins = names
         }
         try mapping.finish()
         return settings

@@ -28,6 +28,8 @@ public struct LoadedConfiguration: Sendable {
     public let brokerPassword: Password?
     /// Things worth saying that do not stop the worker (short keys).
     public let warnings: [String]
+    /// The turn queue of each `once_per_window` account, by account.
+    public let turnQueues: [String: String]
 
     /// Loads every account's secret. Errors name the account and the file or
     /// variable, never the secret.
@@ -43,6 +45,15 @@ public struct LoadedConfiguration: Sendable {
         self.configuration = configuration
         self.accounts = accounts
         self.warnings = warnings
+        turnQueues = Self.turnQueues(of: accounts, queue: configuration.requestQueue)
+    }
+
+    private static func turnQueues(of accounts: [String: Account], queue: RequestQueueSettings) -> [String: String] {
+        var names: [String: String] = [:]
+        for account in accounts.values where account.issue == .oncePerWindow {
+            names[account.name] = queue.turnQueueName(account: account.name, key: account.generator.key)
+        }
+        return names
     }
 
     private static func password(of configuration: WorkerConfiguration, environment: [String: String]) throws(ConfigurationError) -> Password? {
@@ -81,12 +92,19 @@ public struct LoadedConfiguration: Sendable {
         accounts = next.accounts
         brokerPassword = running.brokerPassword
         warnings = next.warnings
+        turnQueues = next.turnQueues
     }
 
     /// The accounts that hand out each window once, sorted: each has a turn
     /// queue on the broker, declared and consumed at start-up.
     public var oncePerWindowAccounts: [String] {
-        accounts.values.filter { $0.issue == .oncePerWindow }.map(\.name).sorted()
+        turnQueues.keys.sorted()
+    }
+
+    /// The broker logins whose messages in a turn queue the worker
+    /// believes: `turns.worker_logins`, or its own.
+    public var workerLogins: [String] {
+        configuration.turns.workerLogins ?? [configuration.broker.login]
     }
 
     /// Reads the file at `path` and loads its secrets.

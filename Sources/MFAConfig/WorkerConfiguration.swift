@@ -24,6 +24,7 @@ public struct WorkerConfiguration: Sendable {
     /// window before answering them `unavailable`.
     public var shutdownTimeoutSeconds: Int
     public var rateLimit: RateLimitSettings
+    public var turns: TurnSettings
     public var metrics: MetricsSettings
     public var audit: AuditSettings
 
@@ -55,6 +56,13 @@ public struct BrokerSettings: Sendable, Equatable {
     /// unacknowledged before it closes the channel); 0: none. The turn
     /// thread renews or acknowledges what it holds well within it.
     public var consumerTimeoutMilliseconds: Int = BrokerSettings.defaultConsumerTimeoutMilliseconds
+
+    /// The user the worker logs in as: the URL's (every URL names the
+    /// same one). It publishes its turns, records, fences and replies
+    /// with this `user_id`, which the broker checks.
+    public var login: String {
+        urls.first?.user ?? (tls.external ? "mfa-worker" : "guest")
+    }
 
     public static let defaultPrefetch = 64
     /// RabbitMQ's default `consumer_timeout`: 30 minutes.
@@ -100,8 +108,30 @@ public struct RequestQueueSettings: Sendable, Equatable {
     public static let defaultName = "mfa-code-request"
 
     /// The turn queue of a `once_per_window` account: next to the request
-    /// queue, so that the same permissions can cover it.
-    public func turnQueueName(_ account: String) -> String {
+    /// queue, so that the same permissions can cover it, and named by a
+    /// keyed hash of the account under the account's own key (HMAC-SHA256,
+    /// 128 bits in hex), so that the name tells nothing about the account
+    /// to anyone without the key, and every replica computes the same one.
+    public func turnQueueName(account: String, key: SecretKey) -> String {
+        let digest = KeyedDigest.sha256(key: key, message: Array(Self.turnQueueLabel.utf8) + Array(account.utf8))
+        let hex = Array("0123456789abcdef".utf8)
+        var suffix: [UInt8] = []
+        for byte in digest.prefix(16) {
+            suffix.append(hex[Int(byte >> 4)])
+            suffix.append(hex[Int(byte & 15)])
+        }
+        return "\(name).turns.\(String(decoding: suffix, as: UTF8.self))"
+    }
+
+    /// What the turn queue's name hashes before the account (domain
+    /// separation from every other use of the key).
+    static let turnQueueLabel = "mfa-worker turn queue v1\u{0}"
+    /// `.turns.` and 32 hex digits.
+    public static let turnQueueSuffixBytes = 39
+
+    /// The name turn queues had before they were hashed (up to 0.9): still
+    /// known, to warn about queues left from then.
+    public func legacyTurnQueueName(_ account: String) -> String {
         "\(name).turns.\(account)"
     }
 }
@@ -213,6 +243,23 @@ public struct RateLimitSettings: Sendable, Equatable {
         self.perAccount = perAccount
         self.requesters = requesters
     }
+}
+
+/// `turns`: how `once_per_window` accounts' turn queues are guarded.
+public struct TurnSettings: Sendable, Equatable {
+    /// Windows of one account a requester may hold at once (given, not yet
+    /// answered); past them, `busy` at once.
+    public var maxPerRequester: Int
+    /// The broker logins whose messages in a turn queue are believed
+    /// (replicas that log in as other users); nil: the worker's own login.
+    public var workerLogins: [String]?
+
+    public init(maxPerRequester: Int = TurnSettings.defaultMaxPerRequester, workerLogins: [String]? = nil) {
+        self.maxPerRequester = maxPerRequester
+        self.workerLogins = workerLogins
+    }
+
+    public static let defaultMaxPerRequester = 3
 }
 
 /// `broker.tls`: how `amqps://` connections check the broker and present

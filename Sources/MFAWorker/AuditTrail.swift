@@ -61,5 +61,24 @@ public final class AuditTrail: Sendable {
         sink.write(line)
     }
 
+    /// A summary of a requester's refusals while over its rate:
+    /// `{"ts":...,"requester":...,"outcome":"over_rate","refused":{"rate_limited":9800,"bad_request":12}}`.
+    func recordRefusals(requester: String, counts: [String: Int]) {
+        guard let sink else { return }
+        var line: [UInt8] = []
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        Timestamp.appendISO8601(to: &line)
+        line.append(contentsOf: #"","requester":"#.utf8)
+        TextEscaping.appendJSON(requester, to: &line)
+        line.append(contentsOf: #","outcome":"over_rate","refused":{"#.utf8)
+        for (index, (outcome, count)) in counts.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { line.append(UInt8(ascii: ",")) }
+            TextEscaping.appendJSON(outcome, to: &line)
+            line.append(contentsOf: ":\(count)".utf8)
+        }
+        line.append(contentsOf: "}}\n".utf8)
+        sink.write(line)
+    }
+
     func flush() { sink?.flush() }
 }

@@ -33,7 +33,7 @@ final class ConsumerLoop: ConnectionSession {
         self.logger = logger
         self.logger[metadataKey: "worker"] = "\(index + 1)"
         decider = RequestDecider(state: shared.currentState())
-        output = ReplyOutput(shared: shared, logger: self.logger)
+        output = ReplyOutput(shared: shared, logger: self.logger, login: runtime.login)
     }
 
     // MARK: - Connection lifecycle
@@ -161,7 +161,9 @@ final class ConsumerLoop: ConnectionSession {
             userID: properties.userID, contentType: properties.contentType, type: properties.type
         )
         let shared = self.shared
-        switch decider.decide(request, now: now, receivedAt: received, admit: { shared.admit(requester: $0, account: $1, now: $2) }) {
+        // Every request of a requester takes from its rate, whatever it asks.
+        let requesterWait = properties.userID.flatMap { shared.admit(requester: $0, now: now) }
+        switch decider.decide(request, now: now, receivedAt: received, requesterWait: requesterWait, admitAccount: { shared.admit(account: $0, now: $1) }) {
         case .reply(let reply):
             try publish(reply, answering: delivery.deliveryTag, connection)
             output.record(reply, receivedAt: received)
@@ -220,7 +222,12 @@ final class ConsumerLoop: ConnectionSession {
     /// account's turn queue (persistent, `mandatory`); the request is
     /// acknowledged once the broker confirms it has the turn.
     private func takeTurn(_ turn: TurnRequest, answering deliveryTag: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
-        let sequence = try connection.publish(.request(turn), to: runtime.turnQueueName(turn.account))
+        guard let queue = runtime.turnQueueName(turn.account) else {
+            // Not an account with turns at start-up (a reload cannot add one).
+            try publish(decider.unavailable(turn, now: SystemTime.unixMilliseconds()), answering: deliveryTag, connection)
+            return
+        }
+        let sequence = try connection.publish(.request(turn), to: queue, as: runtime.login)
         try settle(deliveryTag, afterPublish: sequence, connection)
         logger.debug("request waits for its turn", metadata: [
             "requester": .string(turn.requester), "account": .string(turn.account),

@@ -3,12 +3,17 @@ import Foundation
 import Logging
 import MFAProtocol
 import MFAWorkerCore
+import TOTP
 
 /// What every reply gets, whichever thread sends it: the protocol's
 /// properties, and once sent, its count, audit entry and log line.
 struct ReplyOutput {
     let shared: SharedWorkerState
     var logger: Logger
+    /// The worker's broker login: every reply carries it as `user_id`
+    /// (checked by the broker), so that a requester can tell the worker's
+    /// replies from anything another user publishes into its queue.
+    let login: String
 
     /// Publishes `reply` with every property of the protocol and
     /// `mandatory`; returns the publish's sequence number (0 without
@@ -20,7 +25,8 @@ struct ReplyOutput {
             correlationID: reply.correlationID,
             expiration: String(reply.expirationMilliseconds),
             timestamp: UInt64(reply.timestamp),
-            type: ProtocolConstants.replyType
+            type: ProtocolConstants.replyType,
+            userID: login
         )
         return try connection.publish(routingKey: reply.routingKey, mandatory: true, properties: properties, body: reply.body)
     }
@@ -30,6 +36,12 @@ struct ReplyOutput {
     func record(_ reply: Reply, receivedAt: UInt64) {
         let nanoseconds = DispatchTime.now().uptimeNanoseconds &- receivedAt
         shared.metrics.counted(reply.outcome, nanoseconds: nanoseconds)
+        if reply.quiet {
+            if let counts = shared.noteQuiet(requester: reply.requester ?? "-", outcome: reply.outcome.rawValue, now: SystemTime.unixMilliseconds()) {
+                Self.refusedOverRate(reply.requester ?? "-", counts, logger: logger, audit: shared.audit)
+            }
+            return
+        }
         shared.audit.record(reply)
         // Built only when the line is written: this is the hot path.
         guard logger.logLevel <= .info else { return }
@@ -43,6 +55,15 @@ struct ReplyOutput {
         ]
         if let message = reply.message { metadata["reason"] = .string(message) }
         logger.info("request", metadata: metadata)
+    }
+
+    /// The summary of a requester's refusals while over its rate: one log
+    /// line and one audit record, at most one a minute per requester.
+    static func refusedOverRate(_ requester: String, _ counts: [String: Int], logger: Logger, audit: AuditTrail) {
+        logger.warning("requests refused while the requester is over its rate", metadata: [
+            "requester": .string(requester), "reason": .string(CountedNotices<String>.describe(counts) + " since the last such line"),
+        ])
+        audit.recordRefusals(requester: requester, counts: counts)
     }
 
     /// Logs a reply the broker returned: the requester's queue is gone.

@@ -10,6 +10,8 @@ public final class SharedWorkerState: Sendable {
     /// The rate buckets, shared by every consumer thread.
     private let limiter: Mutex<RateLimiter>
     private let limited: Atomic<Bool>
+    /// Refusals of requesters over their rate, summarised per requester.
+    private let quietRefusals = Mutex(CountedNotices<String>())
     public let statistics: WorkerStatistics
     public let metrics: WorkerMetrics
     public let audit: AuditTrail
@@ -24,10 +26,27 @@ public final class SharedWorkerState: Sendable {
         limited = Atomic(!state.rateLimits.isUnlimited)
     }
 
-    /// The rate check: nil to go on, else the ms to wait.
-    public func admit(requester: String, account: String, now: Int64) -> Int64? {
+    /// The requester's rate, for every request it sends: nil to go on,
+    /// else the ms to wait.
+    public func admit(requester: String, now: Int64) -> Int64? {
         guard limited.load(ordering: .relaxed) else { return nil }
-        return limiter.withLock { $0.admit(requester: requester, account: account, now: now) }
+        return limiter.withLock { $0.admit(requester: requester, now: now) }
+    }
+
+    /// The account's rate across requesters: nil to go on, else the ms to wait.
+    public func admit(account: String, now: Int64) -> Int64? {
+        guard limited.load(ordering: .relaxed) else { return nil }
+        return limiter.withLock { $0.admit(account: account, now: now) }
+    }
+
+    /// A quiet refusal (``Reply/quiet``): the counts to log now, or nil.
+    public func noteQuiet(requester: String, outcome: String, now: Int64) -> [String: Int]? {
+        quietRefusals.withLock { $0.note(requester, outcome, now: now) }
+    }
+
+    /// Quiet refusals not yet logged whose minute has passed.
+    public func dueQuietRefusals(now: Int64) -> [(key: String, counts: [String: Int])] {
+        quietRefusals.withLock { $0.due(now: now) }
     }
 
     /// The state's generation, cheap to read on every loop turn.

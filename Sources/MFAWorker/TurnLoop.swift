@@ -33,6 +33,12 @@ final class TurnLoop: ConnectionSession {
     private var connections = 0
     /// Keepers by consumer tag: one per account and connection.
     private var keepers: [String: TurnKeeper] = [:]
+    /// What each turn queue's messages must be to be read, by consumer tag.
+    private var guards: [String: TurnQueueGuard] = [:]
+    /// Consumer tags by account.
+    private var tags: [String: String] = [:]
+    /// Dropped messages, logged at most once a minute per account.
+    private var drops = CountedNotices<String>()
     /// Replies whose record the broker has confirmed, by the window's start.
     private var schedule = ReplySchedule()
     /// Replies whose window's record is not confirmed yet: no code leaves
@@ -53,7 +59,7 @@ final class TurnLoop: ConnectionSession {
         logger[metadataKey: "worker"] = "turns"
         self.logger = logger
         decider = RequestDecider(state: shared.currentState())
-        output = ReplyOutput(shared: shared, logger: logger)
+        output = ReplyOutput(shared: shared, logger: logger, login: runtime.login)
     }
 
     func run() {
@@ -68,9 +74,12 @@ final class TurnLoop: ConnectionSession {
         try connection.setPrefetch(Self.prefetch)
         try connection.enablePublisherConfirms()
         for account in runtime.turnAccounts {
-            try runtime.declareTurnQueue(account, on: connection)
-            let tag = try connection.consume(queue: runtime.turnQueueName(account))
-            keepers[tag] = TurnKeeper(account: account, holder: "\(instance)-\(connections)")
+            guard let queue = runtime.turnQueueName(account) else { continue }
+            try runtime.declareTurnQueue(queue, on: connection)
+            let tag = try connection.consume(queue: queue)
+            keepers[tag] = TurnKeeper(account: account, holder: "\(instance)-\(connections)", maxPerRequester: runtime.maxTurnsPerRequester)
+            guards[tag] = TurnQueueGuard(account: account, workerLogins: runtime.workerLogins)
+            tags[account] = tag
         }
         shared.statistics.turnsConnected.store(true, ordering: .relaxed)
     }
@@ -90,6 +99,8 @@ final class TurnLoop: ConnectionSession {
         shared.statistics.turnsConnected.store(false, ordering: .relaxed)
         shared.statistics.turnAccountsHeld.subtract(keepers.values.filter { $0.phase == .serving }.count, ordering: .relaxed)
         keepers = [:]
+        guards = [:]
+        tags = [:]
     }
 
     var unansweredOnStop: String { "\(schedule.count + unconfirmed.count) turns go back to their queues" }
@@ -103,6 +114,7 @@ final class TurnLoop: ConnectionSession {
             }
             try wait(connection) { event throws(AMQPError) in try handle(event, connection) }
             try renewIfDue(connection)
+            logDrops(drops.due(now: SystemTime.unixMilliseconds()))
         }
     }
 
@@ -140,7 +152,7 @@ final class TurnLoop: ConnectionSession {
             LogSink.flush()
             shared.audit.flush()
         case .returned(let message):
-            guard [TurnMessage.recordType, TurnMessage.fenceType, TurnMessage.requestType].contains(message.properties.type ?? "") else {
+            guard TurnMessage.types.contains(message.properties.type ?? "") else {
                 output.returned(message)
                 return
             }
@@ -168,12 +180,13 @@ final class TurnLoop: ConnectionSession {
         case .publisherNack(let sequence, let multiple):
             // Lost replies, or lost records: their turns go back to be
             // given a window again (a lost record's window is not used).
-            var tags = confirms.confirmed(upTo: sequence, multiple: multiple).tags
+            var deliveries = confirms.confirmed(upTo: sequence, multiple: multiple).tags
             for entry in takeUnconfirmed(upTo: sequence, multiple: multiple) {
                 shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
-                if let tag = entry.pending.deliveryTag { tags.append(tag) }
+                release(entry.pending)
+                if let tag = entry.pending.deliveryTag { deliveries.append(tag) }
             }
-            for tag in tags {
+            for tag in deliveries {
                 try connection.nack(deliveryTag: tag, multiple: false, requeue: true)
             }
             logger.warning("the broker refused turn records or replies; their turns go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
@@ -207,18 +220,26 @@ final class TurnLoop: ConnectionSession {
     }
 
     private func handle(_ delivery: Delivery, _ connection: AMQPConnection) throws(AMQPError) {
-        guard var keeper = keepers[delivery.consumerTag] else {
+        guard var keeper = keepers[delivery.consumerTag], let gate = guards[delivery.consumerTag] else {
             try connection.nack(deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)
             return
         }
         let properties = delivery.properties
-        let message = TurnMessage.decode(type: properties.type, messageID: properties.messageID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: delivery.body)
-        if message == nil {
-            logger.warning("a message in a turn queue is not a turn, a record or a fence; dropped", metadata: [
-                "account": .string(keeper.account), "reason": .string("type \(properties.type ?? "-"), \(delivery.body.count) bytes"),
-            ])
-        }
         let now = SystemTime.unixMilliseconds()
+        // Anyone with write on the default exchange can publish here: only
+        // what a worker login wrote about this queue's account is read. The
+        // rest is acknowledged and dropped (the keeper sees a delivery it
+        // cannot use: still proof that this consumer is the active one).
+        var message: TurnMessage?
+        switch gate.admit(userID: properties.userID, type: properties.type, messageID: properties.messageID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: delivery.body) {
+        case .success(let admitted):
+            message = admitted
+        case .failure(let reason):
+            shared.metrics.dropped(reason)
+            if let counts = drops.note(keeper.account, reason.rawValue, now: now) {
+                logDrops([(keeper.account, counts)])
+            }
+        }
         let actions = keeper.received(message, deliveryTag: delivery.deliveryTag, now: now, period: period(of: keeper.account))
         let wasServing = keepers[delivery.consumerTag]?.phase == .serving
         keepers[delivery.consumerTag] = keeper
@@ -229,6 +250,21 @@ final class TurnLoop: ConnectionSession {
             ])
         }
         try perform(actions, consumerTag: delivery.consumerTag, connection)
+    }
+
+    /// One warning per account and minute at most, with the counts.
+    private func logDrops(_ lines: [(key: String, counts: [String: Int])]) {
+        for (account, counts) in lines {
+            logger.warning("messages in a turn queue dropped unread: not a turn, record or fence of this account from a worker login", metadata: [
+                "account": .string(account), "reason": .string(CountedNotices<String>.describe(counts)),
+            ])
+        }
+    }
+
+    /// The requester of `pending` no longer holds its window.
+    private func release(_ pending: PendingRequest) {
+        guard let window = pending.window, let tag = tags[pending.account] else { return }
+        keepers[tag]?.release(requester: pending.requester, window: window.counter)
     }
 
     private func perform(_ actions: [TurnKeeper.Action], consumerTag: String, _ connection: AMQPConnection) throws(AMQPError) {
@@ -245,7 +281,7 @@ final class TurnLoop: ConnectionSession {
             case .decide(let tag, let turn):
                 try decide(turn, deliveryTag: tag, consumerTag: consumerTag, connection)
             case .requeue(let tag, let turn):
-                try write(.request(turn), account: turn.account, acknowledging: tag, connection)
+                try write(.request(turn), account: keeper.account, acknowledging: tag, connection)
             }
         }
     }
@@ -255,7 +291,7 @@ final class TurnLoop: ConnectionSession {
     private func decide(_ turn: TurnRequest, deliveryTag: UInt64, consumerTag: String, _ connection: AMQPConnection) throws(AMQPError) {
         guard var keeper = keepers[consumerTag] else { return }
         let now = SystemTime.unixMilliseconds()
-        let choice = keeper.assign(turn, now: now, period: period(of: turn.account))
+        let choice = keeper.assign(turn, now: now, period: period(of: keeper.account))
         keepers[consumerTag] = keeper
         let receivedAt = DispatchTime.now().uptimeNanoseconds &- UInt64(max(0, now - turn.receivedMilliseconds)) &* 1_000_000
         switch choice {
@@ -263,8 +299,12 @@ final class TurnLoop: ConnectionSession {
             let reply = decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now)
             confirms.published(sequence: try output.publish(reply, connection), deliveryTag: deliveryTag)
             output.record(reply, receivedAt: receivedAt)
+        case .capped(let retryAfter):
+            let reply = decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now, reason: Messages.turnsHeld)
+            confirms.published(sequence: try output.publish(reply, connection), deliveryTag: deliveryTag)
+            output.record(reply, receivedAt: receivedAt)
         case .window(let window, let opensAt):
-            let sequence = try write(keeper.record, account: turn.account, connection)
+            let sequence = try write(keeper.record, account: keeper.account, connection)
             let pending = PendingRequest(
                 replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, account: turn.account,
                 minValidityMilliseconds: turn.minValidityMilliseconds, receivedAt: receivedAt, window: window, deliveryTag: deliveryTag
@@ -283,7 +323,10 @@ final class TurnLoop: ConnectionSession {
     /// `mandatory`, confirmed); `acknowledging` is settled on the confirm.
     @discardableResult
     private func write(_ message: TurnMessage, account: String, acknowledging deliveryTag: UInt64? = nil, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
-        let sequence = try connection.publish(message, to: runtime.turnQueueName(account))
+        guard let queue = runtime.turnQueueName(account) else {
+            throw .library(operation: "turn record", reason: "no turn queue for an account")
+        }
+        let sequence = try connection.publish(message, to: queue, as: runtime.login)
         confirms.published(sequence: sequence, deliveryTag: deliveryTag)
         return sequence
     }
@@ -292,6 +335,7 @@ final class TurnLoop: ConnectionSession {
         guard let due = schedule.nextDue, due <= now else { return }
         for pending in schedule.popDue(now: now) {
             shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
+            release(pending)
             let reply = decider.complete(pending, now: SystemTime.unixMilliseconds())
             confirms.published(sequence: try output.publish(reply, connection), deliveryTag: pending.deliveryTag)
             output.record(reply, receivedAt: pending.receivedAt)

@@ -7,10 +7,12 @@ extension AMQPConnection {
     /// queue is a quorum queue: every message is on disk anyway) and
     /// `mandatory`, so that a missing queue comes back rather than vanishing.
     /// A request rides with its requester's `reply_to` and `correlation_id`;
-    /// a fence with its id as `message_id`.
+    /// a fence with its id as `message_id`. Every one carries `user_id` =
+    /// the worker's login (`login`), which the broker checks: the turn
+    /// thread believes nothing else (``TurnQueueGuard``).
     /// - Returns: the publish's sequence number (confirms are on).
-    func publish(_ message: TurnMessage, to queue: String) throws(AMQPError) -> UInt64 {
-        var properties = MessageProperties(deliveryMode: .persistent, messageID: message.messageID, type: message.type)
+    func publish(_ message: TurnMessage, to queue: String, as login: String) throws(AMQPError) -> UInt64 {
+        var properties = MessageProperties(deliveryMode: .persistent, messageID: message.messageID, type: message.type, userID: login)
         switch message {
         case .request(let turn):
             properties.contentType = ProtocolConstants.contentType

@@ -2,6 +2,7 @@ import CClock
 import CoreMetrics
 import Metrics
 import MFAProtocol
+import MFAWorkerCore
 import Prometheus
 
 /// The worker's metrics, through swift-metrics into a Prometheus registry.
@@ -21,6 +22,7 @@ public final class WorkerMetrics: Sendable {
     private let sinceLastDelivery: CoreMetrics.Gauge
     private let clockSynchronized: CoreMetrics.Gauge
     private let turnAccountsHeld: CoreMetrics.Gauge
+    private let turnMessagesDropped: [TurnDrop: CoreMetrics.Counter]
     let statistics: WorkerStatistics
 
     public init(statistics: WorkerStatistics) {
@@ -46,6 +48,11 @@ public final class WorkerMetrics: Sendable {
         sinceLastDelivery = CoreMetrics.Gauge(label: "mfa_seconds_since_last_delivery", factory: factory)
         clockSynchronized = CoreMetrics.Gauge(label: "mfa_clock_synchronized", factory: factory)
         turnAccountsHeld = CoreMetrics.Gauge(label: "mfa_turn_accounts_held", factory: factory)
+        var dropped: [TurnDrop: CoreMetrics.Counter] = [:]
+        for reason in TurnDrop.allCases {
+            dropped[reason] = CoreMetrics.Counter(label: "mfa_turn_messages_dropped_total", dimensions: [("reason", reason.rawValue)], factory: factory)
+        }
+        turnMessagesDropped = dropped
         // Zero until the first check, then as the clock monitor says.
         clockSynchronized.record(0)
     }
@@ -64,6 +71,11 @@ public final class WorkerMetrics: Sendable {
     func counted(_ outcome: Outcome, nanoseconds: UInt64) {
         outcomes[outcome]?.increment()
         duration.recordNanoseconds(Int64(clamping: nanoseconds))
+    }
+
+    /// A message in a turn queue was dropped unread (``TurnQueueGuard``).
+    func dropped(_ reason: TurnDrop) {
+        turnMessagesDropped[reason]?.increment()
     }
 
     func setClockSynchronized(_ synchronized: Bool) {

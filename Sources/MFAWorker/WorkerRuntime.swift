@@ -15,6 +15,15 @@ public struct WorkerRuntime: Sendable {
     public var workers: Int
     /// The `once_per_window` accounts, each with a turn queue.
     public var turnAccounts: [String]
+    /// Their turn queues, by account.
+    public var turnQueues: [String: String]
+    /// The broker user this worker logs in as: the `user_id` of everything
+    /// it publishes.
+    public var login: String
+    /// The logins whose turn-queue messages are believed.
+    public var workerLogins: [String]
+    /// `turns.max_per_requester`.
+    public var maxTurnsPerRequester: Int
     /// The broker's `consumer_timeout` in ms; 0: none.
     public var consumerTimeoutMilliseconds: Int
 
@@ -46,6 +55,10 @@ public struct WorkerRuntime: Sendable {
         shutdownTimeoutMilliseconds = configuration.shutdownTimeoutSeconds * 1000
         self.workers = workers ?? configuration.workers ?? System.coreCount
         turnAccounts = loaded.oncePerWindowAccounts
+        turnQueues = loaded.turnQueues
+        login = broker.login
+        workerLogins = loaded.workerLogins
+        maxTurnsPerRequester = configuration.turns.maxPerRequester
         consumerTimeoutMilliseconds = broker.consumerTimeoutMilliseconds
     }
 
@@ -60,15 +73,17 @@ public struct WorkerRuntime: Sendable {
         return arguments
     }
 
-    public func turnQueueName(_ account: String) -> String {
-        queue.turnQueueName(account)
+    /// The turn queue of a `once_per_window` account (a reload cannot
+    /// add, remove or re-key one); nil for any other account.
+    public func turnQueueName(_ account: String) -> String? {
+        turnQueues[account]
     }
 
     /// Declares an account's turn queue: a durable quorum queue (it
     /// outlives a node) with a single active consumer (one worker at a time
     /// gives the account's windows out).
-    public func declareTurnQueue(_ account: String, on connection: AMQPConnection) throws(AMQPError) {
-        try connection.declareQueue(turnQueueName(account), durable: true, arguments: [
+    public func declareTurnQueue(_ queue: String, on connection: AMQPConnection) throws(AMQPError) {
+        try connection.declareQueue(queue, durable: true, arguments: [
             ("x-queue-type", .string("quorum")),
             ("x-single-active-consumer", .bool(true)),
         ])

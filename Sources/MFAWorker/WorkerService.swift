@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MFAConfig
 import MFAWorkerCore
+import TOTP
 
 /// A start-up failure: one line, then exit status 1.
 public struct StartupError: Error, CustomStringConvertible {
@@ -54,16 +55,72 @@ public final class WorkerService {
                 try runtime.declareRequestQueue(on: connection)
             }
             for account in runtime.turnAccounts {
+                guard let queue = runtime.turnQueueName(account) else { continue }
                 try Self.declare(
-                    "turn queue", runtime.turnQueueName(account), otherThan: "a quorum queue with a single active consumer",
+                    "turn queue of \(account)", queue, otherThan: "a quorum queue with a single active consumer",
                     permissionHint: " (give it the request queue's permissions for names starting '\(runtime.queue.name).turns.')"
                 ) { () throws(AMQPError) in
-                    try runtime.declareTurnQueue(account, on: connection)
+                    try runtime.declareTurnQueue(queue, on: connection)
                 }
             }
+            try checkLogin(connection)
+            warnAboutLegacyTurnQueues(connection)
             return
         }
         throw StartupError(failures.count == 1 ? failures[0] : "no broker node answers: " + failures.joined(separator: "; "))
+    }
+
+    /// Everything the worker publishes carries its login as `user_id`; the
+    /// broker refuses a message whose `user_id` is not the connection's
+    /// user (with EXTERNAL, the certificate's). Checked once here, with a
+    /// message that routes nowhere, so that a URL naming another user than
+    /// the one the broker logs in stops start-up with one clear line.
+    private func checkLogin(_ connection: AMQPConnection) throws(StartupError) {
+        let refused = StartupError("the broker refuses messages with user_id '\(runtime.login)': the worker logs in as another user; put the user it logs in as in broker.url (amqp://USER@HOST/)")
+        do {
+            try connection.enablePublisherConfirms()
+            let sequence = try connection.publish(
+                routingKey: "\(runtime.queue.name).login-check", properties: MessageProperties(userID: runtime.login), body: []
+            )
+            let deadline = SystemTime.unixMilliseconds() + Int64(runtime.endpoints[0].timeoutMilliseconds)
+            while SystemTime.unixMilliseconds() < deadline {
+                switch try connection.nextEvent(timeoutMilliseconds: 100) {
+                case .publisherAck(let confirmed, let multiple) where confirmed == sequence || (multiple && confirmed >= sequence):
+                    return
+                case .channelClosed(let code, _) where code == 406:
+                    throw refused
+                case .channelClosed(let code, let text):
+                    throw StartupError("cannot check the worker's login: \(code) \(text)")
+                default:
+                    continue
+                }
+            }
+            throw StartupError("cannot check the worker's login: no confirm from the broker")
+        } catch let error as StartupError {
+            throw error
+        } catch {
+            if case .channelClosed(406, _) = error as? AMQPError { throw refused }
+            throw StartupError("cannot check the worker's login: \(error)")
+        }
+    }
+
+    /// Turn queues used to be named after their account (`<request
+    /// queue>.turns.<account>`). The windows recorded there are not read
+    /// any more (docs/design.md, "Upgrading"): say so once, if one is left.
+    private func warnAboutLegacyTurnQueues(_ connection: AMQPConnection) {
+        for account in runtime.turnAccounts {
+            let legacy = runtime.queue.legacyTurnQueueName(account)
+            do {
+                let found = try connection.declareQueue(legacy, passive: true)
+                logger.warning("a turn queue of an earlier version is left; its records are not read", metadata: [
+                    "account": .string(account),
+                    "reason": .string("\(legacy) holds \(found.messageCount) messages; once no worker of the earlier version runs, delete it (docs/design.md, Upgrading)"),
+                ])
+            } catch {
+                // 404: none (the usual case). The broker closed the channel.
+                guard (try? connection.reopenChannel()) != nil else { return }
+            }
+        }
     }
 
     /// Runs one declaration of the preflight; the broker's refusals become
@@ -136,6 +193,9 @@ public final class WorkerService {
         while group.wait(timeout: .now()) == .timedOut {
             // Every minute, whether or not the metrics listener runs.
             clock.checkIfDue()
+            for (requester, counts) in shared.dueQuietRefusals(now: SystemTime.unixMilliseconds()) {
+                ReplyOutput.refusedOverRate(requester, counts, logger: logger, audit: shared.audit)
+            }
             let signal = SignalPipe.next(within: 200)
             switch signal {
             case SIGINT, SIGTERM:
@@ -176,10 +236,10 @@ public final class WorkerService {
             LogSink.flush()
             return
         }
-        if next.oncePerWindowAccounts != loaded.oncePerWindowAccounts {
-            // Each such account has a turn queue that the consumer threads
-            // declared and consume since start-up.
-            logger.error("reload refused; the running configuration stays", metadata: ["reason": "the accounts with issue: once_per_window changed; that needs a restart"])
+        if next.turnQueues != loaded.turnQueues {
+            // Each such account has a turn queue, named after its key, that
+            // the threads declared and consume since start-up.
+            logger.error("reload refused; the running configuration stays", metadata: ["reason": "the accounts with issue: once_per_window or their keys changed; that needs a restart"])
             LogSink.flush()
             return
         }
@@ -192,6 +252,7 @@ public final class WorkerService {
         if current.workers != incoming.workers { restart.append("workers") }
         if current.log != incoming.log { restart.append("log") }
         if current.shutdownTimeoutSeconds != incoming.shutdownTimeoutSeconds { restart.append("shutdown_timeout_s") }
+        if current.turns != incoming.turns { restart.append("turns") }
 
         let generation = shared.stateGeneration + 1
         shared.replaceState(ServiceState(next, generation: generation))

@@ -37,6 +37,10 @@ public struct Reply: Sendable {
     public var window: TOTPWindow?
     /// For error replies: the message sent (a constant, never a secret).
     public var message: String?
+    /// A refusal of a requester over its rate: counted, but logged and
+    /// audited only in a summary (at most a line a minute per requester),
+    /// so that no requester can flood the log or the audit trail.
+    public var quiet: Bool = false
 }
 
 /// A request that waits for its window: the next one (`min_validity_ms`; it

@@ -25,22 +25,29 @@ public struct RequestDecider {
     }
 
     /// The protocol's checks in the protocol's order: the message's shape
-    /// (`bad_request`), the requester (`forbidden`), the rate, then what
-    /// depends on the account. Nothing about an account reaches a requester
-    /// who may not have it.
-    /// - Parameter admit: the rate check, for a requester allowed the
-    ///   account: nil to go on, else the ms until it may ask again. The
-    ///   worker passes its shared ``RateLimiter``.
+    /// (`bad_request`), the requester (`forbidden` without `user_id`), the
+    /// requester's rate, the allowlist (`forbidden`), the account's rate,
+    /// then what depends on the account. Nothing about an account reaches a
+    /// requester who may not have it.
+    /// - Parameters:
+    ///   - requesterWait: the requester's rate, checked by the caller for
+    ///     every request with a `user_id` (malformed and forbidden ones
+    ///     included): nil to go on, else the ms until it may ask again. A
+    ///     refusal of a requester over its rate is `quiet`.
+    ///   - admitAccount: the account's rate across requesters, for a
+    ///     requester allowed the account: nil to go on, else the ms to wait.
     public mutating func decide(
         _ request: RequestMessage,
         now: Int64,
         receivedAt: UInt64 = 0,
-        admit: (_ requester: String, _ account: String, _ now: Int64) -> Int64? = { _, _, _ in nil }
+        requesterWait: Int64? = nil,
+        admitAccount: (_ account: String, _ now: Int64) -> Int64? = { _, _ in nil }
     ) -> Decision {
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
             return .reject(requester: request.userID, correlationID: request.correlationID)
         }
         var context = ReplyContext(replyTo: replyTo, correlationID: request.correlationID, requester: request.userID, now: now)
+        context.quiet = requesterWait != nil
 
         // 1. Shape: properties, size, JSON, field types and syntax.
         if request.body.count > RequestBody.maxBytes {
@@ -69,12 +76,16 @@ public struct RequestDecider {
         guard let requester = request.userID, !requester.isEmpty else {
             return .reply(error(.forbidden, Messages.noUserID, context))
         }
+
+        // 3. The rate: the requester's (whatever it asks for), then the
+        // account's (only once the requester may have it).
+        if let wait = requesterWait {
+            return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
+        }
         guard let account = state.permittedAccount(body.account, for: requester) else {
             return .reply(error(.forbidden, Messages.forbidden, context))
         }
-
-        // 3. The rate.
-        if let wait = admit(requester, account.name, now) {
+        if let wait = admitAccount(account.name, now) {
             return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
         }
 
@@ -112,10 +123,11 @@ public struct RequestDecider {
     }
 
     /// The `busy` reply to a turn whose window would open too late.
-    public mutating func busy(_ turn: TurnRequest, retryAfterMilliseconds: Int64, now: Int64) -> Reply {
+    /// (`reason`: the message, when it is not that the window opens too late.)
+    public mutating func busy(_ turn: TurnRequest, retryAfterMilliseconds: Int64, now: Int64, reason: String = Messages.busy) -> Reply {
         var context = ReplyContext(replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, now: now)
         context.account = turn.account
-        return error(.busy, Messages.busy, context, retryAfter: retryAfterMilliseconds)
+        return error(.busy, reason, context, retryAfter: retryAfterMilliseconds)
     }
 
     /// An `unavailable` reply for a turn that no worker can take: the
@@ -178,7 +190,8 @@ public struct RequestDecider {
             routingKey: context.replyTo, correlationID: context.correlationID,
             expirationMilliseconds: Int64(state.reply.maxTTLMilliseconds),
             timestamp: context.now / 1000, body: buffer,
-            outcome: outcome, requester: context.requester, account: context.account, window: nil, message: message
+            outcome: outcome, requester: context.requester, account: context.account, window: nil, message: message,
+            quiet: context.quiet
         )
     }
 
@@ -210,6 +223,7 @@ public struct RequestDecider {
         var requester: String?
         var now: Int64
         var account: String?
+        var quiet = false
     }
 }
 
@@ -225,6 +239,7 @@ public enum Messages {
     public static let shuttingDown = "the worker is shutting down; ask again"
     public static let noTurns = "the worker cannot give this account's windows out now; ask again later"
     public static let busy = "no window for this request opens within its max_wait_ms; ask again after retry_after_ms"
+    public static let turnsHeld = "this requester holds as many turns of this account as it may at once; ask again after retry_after_ms"
     public static let windowPassed = "the window given to this request ended before its reply could be sent; ask again"
     public static func minValidityAbove(_ bound: Int64) -> String {
         "min_validity_ms must be at most \(bound) for this account"

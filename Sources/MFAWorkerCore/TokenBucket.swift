@@ -58,38 +58,24 @@ public struct RateLimiter: Sendable {
 
     public var isUnlimited: Bool { perRequester == nil && perAccount == nil && requesterOverrides.isEmpty }
 
-    /// nil when the request may go on; else the ms to wait (`retry_after_ms`).
-    public mutating func admit(requester: String, account: String, now: Int64) -> Int64? {
-        let requesterLimit = requesterOverrides[requester] ?? perRequester
-        if let requesterLimit {
-            var bucket = requesterBuckets[requester] ?? TokenBucket(ratePerSecond: requesterLimit.ratePerSecond, burst: requesterLimit.burst, now: now)
-            if let perAccount {
-                var accountBucket = accountBuckets[account] ?? TokenBucket(ratePerSecond: perAccount.ratePerSecond, burst: perAccount.burst, now: now)
-                // Check both before taking from either.
-                var probe = bucket
-                if let wait = probe.take(now: now) {
-                    requesterBuckets[requester] = bucket
-                    return wait
-                }
-                if let wait = accountBucket.take(now: now) {
-                    accountBuckets[account] = accountBucket
-                    return wait
-                }
-                bucket = probe
-                accountBuckets[account] = accountBucket
-                requesterBuckets[requester] = bucket
-                return nil
-            }
-            let wait = bucket.take(now: now)
-            requesterBuckets[requester] = bucket
-            return wait
-        }
-        if let perAccount {
-            var bucket = accountBuckets[account] ?? TokenBucket(ratePerSecond: perAccount.ratePerSecond, burst: perAccount.burst, now: now)
-            let wait = bucket.take(now: now)
-            accountBuckets[account] = bucket
-            return wait
-        }
-        return nil
+    /// A request of `requester`, whatever its fate (a malformed or
+    /// forbidden request takes a token too: nobody floods the worker, its
+    /// log or its audit trail for free). nil when it may go on; else the
+    /// ms until it may ask again (`retry_after_ms`).
+    public mutating func admit(requester: String, now: Int64) -> Int64? {
+        guard let limit = requesterOverrides[requester] ?? perRequester else { return nil }
+        var bucket = requesterBuckets[requester] ?? TokenBucket(ratePerSecond: limit.ratePerSecond, burst: limit.burst, now: now)
+        let wait = bucket.take(now: now)
+        requesterBuckets[requester] = bucket
+        return wait
+    }
+
+    /// A request allowed `account`, across requesters.
+    public mutating func admit(account: String, now: Int64) -> Int64? {
+        guard let perAccount else { return nil }
+        var bucket = accountBuckets[account] ?? TokenBucket(ratePerSecond: perAccount.ratePerSecond, burst: perAccount.burst, now: now)
+        let wait = bucket.take(now: now)
+        accountBuckets[account] = bucket
+        return wait
     }
 }

@@ -1,3 +1,5 @@
+import TOTP
+
 /// One account's turns, as seen by one consumer of its turn queue: a state
 /// machine over the queue's deliveries, with no I/O of its own.
 ///
@@ -43,6 +45,9 @@ public struct TurnKeeper: Sendable {
 
     /// Requests held while syncing before the next go round again.
     public let syncBacklog: Int
+    /// Windows one requester may hold at once (given, not yet answered);
+    /// past them its turns are `busy` until its first one is answered.
+    public let maxPerRequester: Int
 
     public let account: String
     /// Tells this keeper's records from others'.
@@ -53,11 +58,14 @@ public struct TurnKeeper: Sendable {
     public private(set) var heldRecords: [UInt64] = []
     private var waiting: [(deliveryTag: UInt64, request: TurnRequest)] = []
     private var fences = 0
+    /// The windows each requester holds, by the requester's bytes.
+    private var holdings: [[UInt8]: [UInt64]] = [:]
 
-    public init(account: String, holder: String, syncBacklog: Int = 1000) {
+    public init(account: String, holder: String, syncBacklog: Int = 1000, maxPerRequester: Int = 3) {
         self.account = account
         self.holder = holder
         self.syncBacklog = syncBacklog
+        self.maxPerRequester = max(1, maxPerRequester)
     }
 
     /// A delivery from the turn queue (nil: a message it does not know).
@@ -81,8 +89,10 @@ public struct TurnKeeper: Sendable {
             } else {
                 actions.append(.requeue(deliveryTag: deliveryTag, request))
             }
-        case .record(let from, let windows):
-            ledger.merge(windows)
+        case .record(let from, _, let windows):
+            // No worker records a window further ahead than the longest
+            // wait: anything beyond cannot be a window given to a request.
+            ledger.merge(windows, notAfter: TurnLedger.horizon(at: now, period: period))
             if phase == .serving && from == holder {
                 // Our newest record supersedes every record held before it.
                 actions += heldRecords.map(Action.ack)
@@ -133,15 +143,36 @@ public struct TurnKeeper: Sendable {
     /// and sends no code of it before the broker confirms that record.
     public mutating func assign(_ request: TurnRequest, now: Int64, period: Int) -> TurnChoice {
         ledger.forget(endedBy: now, period: period)
+        let requester = Array(request.requester.utf8)
+        if let held = holdings[requester], held.count >= maxPerRequester, let first = held.min() {
+            // Its first window's reply frees a place.
+            let opens = TOTPWindow(counter: first, period: period).start * 1000
+            return .capped(retryAfterMilliseconds: max(0, opens - now))
+        }
         let choice = ledger.choose(now: now, period: period, minValidity: request.minValidityMilliseconds, maxWait: request.waitLeft(at: now))
         if case .window(let window, _) = choice {
             ledger.take(window)
+            holdings[requester, default: []].append(window.counter)
         }
         return choice
     }
 
+    /// `requester` no longer holds `window`: its reply was sent, or will
+    /// never be by this keeper.
+    public mutating func release(requester: String, window: UInt64) {
+        let key = Array(requester.utf8)
+        guard var held = holdings[key], let index = held.firstIndex(of: window) else { return }
+        held.remove(at: index)
+        holdings[key] = held.isEmpty ? nil : held
+    }
+
+    /// The windows `requester` holds now.
+    public func held(by requester: String) -> Int {
+        holdings[Array(requester.utf8)]?.count ?? 0
+    }
+
     /// The record to write: this keeper's ledger.
     public var record: TurnMessage {
-        .record(holder: holder, windows: ledger.issued)
+        .record(holder: holder, account: account, windows: ledger.issued)
     }
 }

@@ -1,3 +1,4 @@
+import MFAProtocol
 import TOTP
 
 /// The windows of one `once_per_window` account that are already handed
@@ -16,9 +17,17 @@ public struct TurnLedger: Sendable, Equatable {
 
     public var isEmpty: Bool { issued.isEmpty }
 
-    /// Adds windows another holder handed out (a record read back).
-    public mutating func merge(_ counters: some Sequence<UInt64>) {
-        issued = Array(Set(issued).union(counters)).sorted()
+    /// Adds windows another holder handed out (a record read back), up to
+    /// `last`.
+    public mutating func merge(_ counters: some Sequence<UInt64>, notAfter last: UInt64 = .max) {
+        issued = Array(Set(issued).union(counters.lazy.filter { $0 <= last })).sorted()
+    }
+
+    /// The last window a request at `now` can be given: none waits longer
+    /// than the longest `max_wait_ms`, so no record lists a later one.
+    public static func horizon(at now: Int64, period: Int) -> UInt64 {
+        let current = TOTPWindow(containing: now, period: period).counter
+        return current + UInt64(RequestBody.largestMaxWait / 1000 / max(1, period)) + 1
     }
 
     /// Forgets windows that have ended at `now`: no choice can fall on
@@ -75,4 +84,7 @@ public enum TurnChoice: Sendable, Equatable {
     /// Its window would open too late; it may ask again after this long,
     /// when that window opens.
     case busy(retryAfterMilliseconds: Int64)
+    /// Its requester holds as many windows of the account as it may
+    /// (`turns.max_per_requester`); one is answered after this long.
+    case capped(retryAfterMilliseconds: Int64)
 }

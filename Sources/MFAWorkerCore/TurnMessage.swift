@@ -1,4 +1,4 @@
-import Foundation
+import MFAProtocol
 
 /// A request of a `once_per_window` account, checked and waiting for its
 /// turn. The worker that received it writes it to the account's turn queue;
@@ -24,9 +24,19 @@ public struct TurnRequest: Sendable, Equatable {
         self.receivedMilliseconds = receivedMilliseconds
     }
 
-    /// How much longer the requester waits at `now`.
+    /// How much longer the requester waits at `now`; never negative, and
+    /// never more than it asked for, whatever the clocks say.
     public func waitLeft(at now: Int64) -> Int64 {
-        max(0, maxWaitMilliseconds - max(0, now - receivedMilliseconds))
+        let waited = now.subtractingReportingOverflow(receivedMilliseconds)
+        let elapsed = waited.overflow ? (now < receivedMilliseconds ? 0 : Int64.max) : max(0, waited.partialValue)
+        return max(0, maxWaitMilliseconds - min(elapsed, maxWaitMilliseconds))
+    }
+
+    var body: TurnBody.Request {
+        TurnBody.Request(
+            requester: requester, account: account, minValidityMilliseconds: minValidityMilliseconds,
+            maxWaitMilliseconds: maxWaitMilliseconds, receivedMilliseconds: receivedMilliseconds
+        )
     }
 }
 
@@ -36,9 +46,10 @@ public enum TurnMessage: Sendable, Equatable {
     /// A request waiting for its turn. `reply_to` and `correlation_id` ride
     /// in the message's own properties; the rest in a JSON body.
     case request(TurnRequest)
-    /// The windows handed out so far (the ledger), written by the holder
-    /// before any of their codes leaves. `holder` tells a holder its own.
-    case record(holder: String, windows: [UInt64])
+    /// The windows of `account` handed out so far (the ledger), written by
+    /// the holder before any of their codes leaves. `holder` tells a holder
+    /// its own.
+    case record(holder: String, account: String, windows: [UInt64])
     /// A marker a new holder sends itself: once it comes back, every record
     /// written before it has been delivered.
     case fence(id: String)
@@ -46,6 +57,7 @@ public enum TurnMessage: Sendable, Equatable {
     public static let requestType = "mfa-turn-request"
     public static let recordType = "mfa-turn-record"
     public static let fenceType = "mfa-turn-fence"
+    public static let types: Set<String> = [requestType, recordType, fenceType]
 
     /// The AMQP `type` of the message.
     public var type: String {
@@ -58,16 +70,13 @@ public enum TurnMessage: Sendable, Equatable {
 
     /// The body (JSON, or empty for a fence).
     public func body() -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
         switch self {
         case .request(let turn):
-            let body = RequestBody(requester: turn.requester, account: turn.account, min_validity_ms: turn.minValidityMilliseconds, max_wait_ms: turn.maxWaitMilliseconds, received_ms: turn.receivedMilliseconds)
-            return Array((try? encoder.encode(body)) ?? Data())
-        case .record(let holder, let windows):
-            return Array((try? encoder.encode(RecordBody(holder: holder, windows: windows))) ?? Data())
+            TurnBody.encode(turn.body)
+        case .record(let holder, let account, let windows):
+            TurnBody.encode(TurnBody.Record(holder: holder, account: account, windows: windows))
         case .fence:
-            return []
+            []
         }
     }
 
@@ -77,39 +86,78 @@ public enum TurnMessage: Sendable, Equatable {
         return nil
     }
 
-    /// Reads a turn-queue message back; nil for anything it does not know
-    /// (which the holder acknowledges and drops).
+    /// Reads a turn-queue message back, strictly; nil for anything that is
+    /// not a well-formed turn, record or fence with every field in range.
+    /// Who sent it is not checked here: see ``TurnQueueGuard``.
     public static func decode(type: String?, messageID: String?, replyTo: String?, correlationID: [UInt8]?, body: [UInt8]) -> TurnMessage? {
-        let decoder = JSONDecoder()
         switch type {
         case requestType:
-            guard let replyTo, !replyTo.isEmpty,
-                  let body = try? decoder.decode(RequestBody.self, from: Data(body)) else { return nil }
+            guard let replyTo, !replyTo.isEmpty, replyTo.utf8.count <= TurnBody.largestNameBytes,
+                  (correlationID?.count ?? 0) <= ProtocolConstants.maxCorrelationIDBytes,
+                  let request = TurnBody.decodeRequest(body) else { return nil }
             return .request(TurnRequest(
-                replyTo: replyTo, correlationID: correlationID, requester: body.requester, account: body.account,
-                minValidityMilliseconds: body.min_validity_ms, maxWaitMilliseconds: body.max_wait_ms, receivedMilliseconds: body.received_ms
+                replyTo: replyTo, correlationID: correlationID, requester: request.requester, account: request.account,
+                minValidityMilliseconds: request.minValidityMilliseconds, maxWaitMilliseconds: request.maxWaitMilliseconds,
+                receivedMilliseconds: request.receivedMilliseconds
             ))
         case recordType:
-            guard let body = try? decoder.decode(RecordBody.self, from: Data(body)) else { return nil }
-            return .record(holder: body.holder, windows: body.windows)
+            guard let record = TurnBody.decodeRecord(body) else { return nil }
+            return .record(holder: record.holder, account: record.account, windows: record.windows)
         case fenceType:
-            guard let messageID, !messageID.isEmpty else { return nil }
+            guard let messageID, !messageID.isEmpty, messageID.utf8.count <= TurnBody.largestNameBytes,
+                  messageID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), body.isEmpty else { return nil }
             return .fence(id: messageID)
         default:
             return nil
         }
     }
 
-    private struct RequestBody: Codable {
-        var requester: String
-        var account: String
-        var min_validity_ms: Int64
-        var max_wait_ms: Int64
-        var received_ms: Int64
+    /// The account a turn or a record is about; nil for a fence.
+    var account: String? {
+        switch self {
+        case .request(let turn): turn.account
+        case .record(_, let account, _): account
+        case .fence: nil
+        }
+    }
+}
+
+/// Why a message in a turn queue was dropped unread: acknowledged, answered
+/// nothing, changing nothing.
+public enum TurnDrop: String, Error, Sendable, CaseIterable {
+    /// Its `user_id` is not a worker login: anyone with write on the
+    /// default exchange can publish into a turn queue, and only `user_id`
+    /// is checked by the broker.
+    case untrustedSender = "untrusted_sender"
+    /// Not a well-formed turn, record or fence (from a worker: a bug, or
+    /// another version).
+    case undecodable
+    /// A turn or record about another account than the queue's.
+    case wrongAccount = "wrong_account"
+}
+
+/// The gate of one account's turn queue: what a worker believes of a
+/// message it reads there. Only messages published by a worker login (the
+/// broker checks `user_id` against the login of the connection that
+/// published) are read; of those, only well-formed ones about this
+/// queue's account count.
+public struct TurnQueueGuard: Sendable {
+    public let account: String
+    /// The worker logins as bytes: two user names are the same only when
+    /// their bytes are (Swift's `String` equality is canonical equivalence).
+    private let workerLogins: Set<[UInt8]>
+
+    public init(account: String, workerLogins: some Sequence<String>) {
+        self.account = account
+        self.workerLogins = Set(workerLogins.map { Array($0.utf8) })
     }
 
-    private struct RecordBody: Codable {
-        var holder: String
-        var windows: [UInt64]
+    public func admit(userID: String?, type: String?, messageID: String?, replyTo: String?, correlationID: [UInt8]?, body: [UInt8]) -> Result<TurnMessage, TurnDrop> {
+        guard let userID, workerLogins.contains(Array(userID.utf8)) else { return .failure(.untrustedSender) }
+        guard let message = TurnMessage.decode(type: type, messageID: messageID, replyTo: replyTo, correlationID: correlationID, body: body) else {
+            return .failure(.undecodable)
+        }
+        if let about = message.account, Array(about.utf8) != Array(account.utf8) { return .failure(.wrongAccount) }
+        return .success(message)
     }
 }

@@ -59,7 +59,7 @@ struct ConfigurationSummary {
             case .environment(let name): "from $\(name)"
             }
             let padded = settings.name.padding(toLength: nameWidth)
-            let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(queue.turnQueueName(account.name)))" : ""
+            let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(loaded.turnQueues[account.name] ?? "-"))" : ""
             lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)")
         }
 
@@ -69,6 +69,9 @@ struct ConfigurationSummary {
         for requester in requesters {
             let accounts = configuration.allow.accounts(of: requester)
             lines.append("  \(requester.padding(toLength: requesterWidth))  \(accounts.isEmpty ? "(no accounts)" : accounts.joined(separator: ", "))")
+        }
+        if !loaded.turnQueues.isEmpty {
+            lines.append("turns: at most \(configuration.turns.maxPerRequester) windows per requester and account at once; turn messages believed from \(loaded.workerLogins.joined(separator: ", "))")
         }
         text = lines.joined(separator: "\n")
     }

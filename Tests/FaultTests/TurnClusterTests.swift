@@ -17,8 +17,8 @@ struct TurnClusterTests {
         let robot: Requester
 
         init() throws {
-            first = WorkerProcess(accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5701, urls: [5701, 5702, 5703], oncePerWindow: ["sf-eu"])
-            second = WorkerProcess(accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5702, urls: [5702, 5703, 5701], keysFrom: first, oncePerWindow: ["sf-eu"])
+            first = WorkerProcess(accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5701, urls: [5701, 5702, 5703], oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
+            second = WorkerProcess(accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5702, urls: [5702, 5703, 5701], keysFrom: first, oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
             try first.start()
             try second.start()
             robot = try Requester(requestQueue: queue, port: 5703)

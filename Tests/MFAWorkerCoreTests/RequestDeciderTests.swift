@@ -273,33 +273,41 @@ struct RateLimitTests {
     @Test("Per requester, with overrides; per account across requesters")
     func limiter() {
         var limiter = RateLimiter(perRequester: RateLimit(ratePerSecond: 1, burst: 1), requesterOverrides: ["fast": RateLimit(ratePerSecond: 100, burst: 5)])
-        #expect(limiter.admit(requester: "a", account: "x", now: 0) == nil)
-        #expect(limiter.admit(requester: "a", account: "x", now: 0) == 1000)
-        #expect(limiter.admit(requester: "b", account: "x", now: 0) == nil)
-        for _ in 0..<5 { #expect(limiter.admit(requester: "fast", account: "x", now: 0) == nil) }
-        #expect(limiter.admit(requester: "fast", account: "x", now: 0) == 10)
+        #expect(limiter.admit(requester: "a", now: 0) == nil)
+        #expect(limiter.admit(requester: "a", now: 0) == 1000)
+        #expect(limiter.admit(requester: "b", now: 0) == nil)
+        for _ in 0..<5 { #expect(limiter.admit(requester: "fast", now: 0) == nil) }
+        #expect(limiter.admit(requester: "fast", now: 0) == 10)
 
         var shared = RateLimiter(perRequester: RateLimit(ratePerSecond: 10, burst: 10), perAccount: RateLimit(ratePerSecond: 1, burst: 2))
-        #expect(shared.admit(requester: "a", account: "x", now: 0) == nil)
-        #expect(shared.admit(requester: "b", account: "x", now: 0) == nil)
-        #expect(shared.admit(requester: "c", account: "x", now: 0) == 1000)
-        #expect(shared.admit(requester: "c", account: "y", now: 0) == nil)
+        #expect(shared.admit(account: "x", now: 0) == nil)
+        #expect(shared.admit(account: "x", now: 0) == nil)
+        #expect(shared.admit(account: "x", now: 0) == 1000)
+        #expect(shared.admit(account: "y", now: 0) == nil)
+        var accountsOnly = RateLimiter(perAccount: RateLimit(ratePerSecond: 1, burst: 1))
+        #expect(accountsOnly.admit(requester: "a", now: 0) == nil && accountsOnly.admit(requester: "a", now: 0) == nil)
         #expect(RateLimiter().isUnlimited)
     }
 
-    @Test("rate_limited comes after forbidden and before the account's bounds, with retry_after_ms")
+    @Test("The requester's rate comes after the shape and before the allowlist; the account's after it; both with retry_after_ms")
     func order() {
         var decider = RequestDecider(state: RequestDeciderTests.state)
-        let deny: (String, String, Int64) -> Int64? = { _, _, _ in 750 }
-        func ask(_ body: String, user: String = "bot-1") -> Reply? {
+        func ask(_ body: String, user: String = "bot-1", requesterWait: Int64? = nil, accountWait: Int64? = nil) -> Reply? {
             let request = RequestMessage(body: Array(body.utf8), replyTo: "q", correlationID: [1], userID: user)
-            if case .reply(let reply) = decider.decide(request, now: RequestDeciderTests.now, admit: deny) { return reply }
+            if case .reply(let reply) = decider.decide(request, now: RequestDeciderTests.now, requesterWait: requesterWait, admitAccount: { _, _ in accountWait }) { return reply }
             return nil
         }
-        #expect(ask(#"{"account":"secret-other"}"#)?.outcome == .forbidden)
-        #expect(ask(#"{"account":"sf-eu","min_validity_ms":"x"}"#)?.outcome == .badRequest)
-        let limited = ask(#"{"account":"short","min_validity_ms":4500}"#)
-        #expect(limited?.outcome == .rateLimited)
+        // Over the requester's rate: a malformed body is still bad_request
+        // (the shape comes first), anything else rate_limited, whether or
+        // not the account exists or is allowed; all of them quiet.
+        #expect(ask(#"{"account":"sf-eu","min_validity_ms":"x"}"#, requesterWait: 750).map { [$0.outcome == .badRequest, $0.quiet] } == [true, true])
+        let limited = ask(#"{"account":"secret-other"}"#, requesterWait: 750)
+        #expect(limited?.outcome == .rateLimited && limited?.quiet == true)
         #expect(limited.map { String(decoding: $0.body, as: UTF8.self) } == #"{"status":"error","error":"rate_limited","message":"requester is over its rate limit","retry_after_ms":750}"#)
+        #expect(ask(#"{"account":"no-such-account"}"#, requesterWait: 750).map { String(decoding: $0.body, as: UTF8.self) } == limited.map { String(decoding: $0.body, as: UTF8.self) })
+        // Within its rate: the allowlist, then the account's rate.
+        #expect(ask(#"{"account":"secret-other"}"#, accountWait: 500)?.outcome == .forbidden)
+        let accountLimited = ask(#"{"account":"short","min_validity_ms":4500}"#, accountWait: 500)
+        #expect(accountLimited?.outcome == .rateLimited && accountLimited?.quiet == false)
     }
 }

@@ -102,7 +102,7 @@ struct TurnKeeperTests {
     func syncBeforeDeciding() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
         // The old holder's record comes back first (returned with its connection).
-        var actions = keeper.received(.record(holder: "A", windows: [Self.current, Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30)
+        var actions = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current, Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30)
         guard case .publishFence(let fence)? = actions.first else {
             Issue.record("expected a fence first, got \(actions)"); return
         }
@@ -110,7 +110,7 @@ struct TurnKeeperTests {
         actions = keeper.received(.request(Self.turn("t1")), deliveryTag: 2, now: Self.now, period: 30)
         #expect(actions.isEmpty)
         // A record written late by the old holder, still before the fence.
-        actions = keeper.received(.record(holder: "A", windows: [Self.current + 2]), deliveryTag: 3, now: Self.now, period: 30)
+        actions = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current + 2]), deliveryTag: 3, now: Self.now, period: 30)
         #expect(actions.isEmpty)
         // Someone else's fence is dropped.
         #expect(keeper.received(.fence(id: "A-fence-1"), deliveryTag: 4, now: Self.now, period: 30) == [.ack(4)])
@@ -122,7 +122,7 @@ struct TurnKeeperTests {
         #expect(keeper.heldRecords == [1, 3])
         // The request waiting gets the first window nobody holds.
         #expect(keeper.assign(Self.turn("t1"), now: Self.now, period: 30) == .window(TOTPWindow(counter: Self.current + 3, period: 30), opensAt: Int64(Self.current + 3) * 30_000))
-        #expect(keeper.record == .record(holder: "B", windows: [Self.current, Self.current + 1, Self.current + 2, Self.current + 3]))
+        #expect(keeper.record == .record(holder: "B", account: "acct", windows: [Self.current, Self.current + 1, Self.current + 2, Self.current + 3]))
 
         // Its own record supersedes the old ones: they are acknowledged, it is held.
         actions = keeper.received(keeper.record, deliveryTag: 6, now: Self.now, period: 30)
@@ -149,7 +149,7 @@ struct TurnKeeperTests {
     func renew() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
         #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "nothing held, nothing to renew")
-        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", windows: [Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30).first else {
+        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30).first else {
             Issue.record("expected a fence"); return
         }
         #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "not while syncing")
@@ -168,7 +168,7 @@ struct TurnKeeperTests {
             Issue.record("expected a fence"); return
         }
         #expect(keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30) == [.ack(2), .decide(deliveryTag: 1, Self.turn("t1"))])
-        #expect(keeper.received(.record(holder: "A", windows: [Self.current]), deliveryTag: 3, now: Self.now, period: 30) == [.publishRecord])
+        #expect(keeper.received(.record(holder: "A", account: "acct", windows: [Self.current]), deliveryTag: 3, now: Self.now, period: 30) == [.publishRecord])
         #expect(keeper.ledger.issued == [Self.current])
         #expect(keeper.heldRecords == [3])
         #expect(keeper.assign(Self.turn("t1"), now: Self.now, period: 30) == .window(TOTPWindow(counter: Self.current + 1, period: 30), opensAt: Int64(Self.current + 1) * 30_000))
@@ -177,7 +177,7 @@ struct TurnKeeperTests {
     @Test("Records of windows that have all ended are acknowledged at sync, not kept")
     func endedRecordsDropped() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
-        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", windows: [Self.current - 2]), deliveryTag: 1, now: Self.now, period: 30).first else {
+        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current - 2]), deliveryTag: 1, now: Self.now, period: 30).first else {
             Issue.record("expected a fence"); return
         }
         #expect(keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30) == [.ack(2), .ack(1)])
@@ -198,7 +198,7 @@ struct TurnKeeperTests {
         let turn = TurnRequest(replyTo: "amq.gen-x", correlationID: [0, 255, 34], requester: "bot \"quoted\" é", account: "acct", minValidityMilliseconds: 5_000, maxWaitMilliseconds: 60_000, receivedMilliseconds: Self.now)
         let request = TurnMessage.request(turn)
         #expect(TurnMessage.decode(type: request.type, messageID: nil, replyTo: turn.replyTo, correlationID: turn.correlationID, body: request.body()) == request)
-        let record = TurnMessage.record(holder: "h", windows: [1, 2, 3])
+        let record = TurnMessage.record(holder: "h", account: "acct", windows: [1, 2, 3])
         #expect(TurnMessage.decode(type: record.type, messageID: nil, replyTo: nil, correlationID: nil, body: record.body()) == record)
         let fence = TurnMessage.fence(id: "h-fence-1")
         #expect(TurnMessage.decode(type: fence.type, messageID: fence.messageID, replyTo: nil, correlationID: nil, body: []) == fence)

@@ -1,4 +1,5 @@
 import Foundation
+import MFAConfig
 import TOTP
 
 /// A key the tests make for an account, with its base32 text for oathtool.
@@ -28,6 +29,8 @@ public final class WorkerProcess {
     ///   - allow: requester -> accounts.
     ///   - extra: YAML lines appended at the top level.
     ///   - brokerExtra: YAML lines appended under `broker:` (indented by the caller).
+    ///   - turnsPerRequester: `turns.max_per_requester`, for tests in which
+    ///     one robot user stands for many robots.
     public init(
         accounts: [String: (period: Int, digits: Int, algorithm: String)] = ["sf-eu": (30, 6, "SHA1")],
         allow: [String: [String]] = ["rpa-bot-eu-1": ["sf-eu"]],
@@ -44,7 +47,8 @@ public final class WorkerProcess {
         metricsPort: Int? = nil,
         audit: Bool = true,
         brokerURL: String? = nil,
-        oncePerWindow: Set<String> = []
+        oncePerWindow: Set<String> = [],
+        turnsPerRequester: Int? = nil
     ) {
         self.queue = queue
         self.parameters = accounts
@@ -87,6 +91,7 @@ public final class WorkerProcess {
             shutdown_timeout_s: \(shutdownTimeout)
             metrics: {listen: \(metricsPort.map { "127.0.0.1:\($0)" } ?? "off")}
             audit: {path: \(audit ? "audit.jsonl" : "off")}
+            \(turnsPerRequester.map { "turns: {max_per_requester: \($0)}" } ?? "")
             \(extra)
             """, mode: 0o644)
     }
@@ -116,8 +121,12 @@ public final class WorkerProcess {
         }
     }
 
-    /// The turn queue of a `once_per_window` account (what the worker declares).
-    public func turnQueue(_ account: String) -> String { "\(queue).turns.\(account)" }
+    /// The turn queue of a `once_per_window` account (what the worker
+    /// declares: a keyed hash of the account under its key).
+    public func turnQueue(_ account: String) -> String {
+        let key = SecretKey(bytes: (try? Base32.decode(keys[account]?.base32 ?? "")) ?? [])
+        return RequestQueueSettings(name: queue).turnQueueName(account: account, key: key)
+    }
 
     /// Starts the worker and waits until it consumes.
     @discardableResult

@@ -31,7 +31,8 @@ struct OncePerWindowTests {
     @Test("10 robots at once: 10 consecutive windows in arrival order, each reply at its window's start; busy, then a retry at retry_after_ms gets its window")
     func tenRobots() throws {
         let period = 2
-        let worker = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], workers: 2, oncePerWindow: ["sf-eu"]).start()
+        // One robot user stands for the ten robots.
+        let worker = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], workers: 2, oncePerWindow: ["sf-eu"], turnsPerRequester: 20).start()
         defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
         let robots = try (0..<10).map { _ in try Requester(requestQueue: worker.queue) }
 
@@ -146,7 +147,7 @@ struct OncePerWindowTests {
 
     @Test("mfa-worker burst reports per account how many codes each window served and how long requests waited")
     func burstReport() throws {
-        let worker = try WorkerProcess(accounts: ["once": (1, 6, "SHA1"), "shared": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["once", "shared"]], oncePerWindow: ["once"]).start()
+        let worker = try WorkerProcess(accounts: ["once": (1, 6, "SHA1"), "shared": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["once", "shared"]], oncePerWindow: ["once"], turnsPerRequester: 1000).start()
         defer { Self.deleteTurnQueue(of: worker, "once") }
         let keys = TemporaryDirectory()
         let sharedKey = keys.write("shared.key", worker.keys["shared"]!.base32)
@@ -221,7 +222,7 @@ struct OncePerWindowTests {
         let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
         try config.replacingOccurrences(of: "issue: shared", with: "issue: once_per_window").write(toFile: worker.configPath, atomically: true, encoding: .utf8)
         kill(worker.pid!, SIGHUP)
-        #expect(worker.waitForLog("the accounts with issue: once_per_window changed; that needs a restart"), "\(worker.log)")
+        #expect(worker.waitForLog("the accounts with issue: once_per_window or their keys changed; that needs a restart"), "\(worker.log)")
         // Still shared: two requests in the hour get the same window.
         let robot = try Requester(requestQueue: worker.queue)
         let one = try #require(try robot.ask(account: "sf-eu"))
@@ -235,8 +236,9 @@ struct OncePerWindowTests {
         let worker = WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], workers: 1, oncePerWindow: ["sf-eu"])
         defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
         let robot = try Requester(requestQueue: worker.queue)
-        // Turns left in the queue as a worker that stopped would leave them.
-        let admin = try Broker.admin()
+        // Turns left in the queue as a worker that stopped would leave them
+        // (written with the worker's login: nothing else is read there).
+        let admin = try Broker.connect("mfa-worker")
         defer { admin.close() }
         let queue = worker.turnQueue("sf-eu")
         try admin.declareQueue(queue, durable: true, arguments: [("x-queue-type", .string("quorum")), ("x-single-active-consumer", .bool(true))])
@@ -246,7 +248,7 @@ struct OncePerWindowTests {
             let body = #"{"account":"sf-eu","max_wait_ms":0,"min_validity_ms":0,"received_ms":\#(now),"requester":"rpa-bot-eu-1"}"#
             try admin.publish(routingKey: queue, properties: MessageProperties(
                 contentType: "application/json", deliveryMode: .persistent, correlationID: Array("t-\(index)".utf8),
-                replyTo: robot.replyQueue, type: "mfa-turn-request"
+                replyTo: robot.replyQueue, type: "mfa-turn-request", userID: "mfa-worker"
             ), body: Array(body.utf8))
         }
         try worker.start()
@@ -329,6 +331,6 @@ struct OncePerWindowTests {
         try admin.declareQueue(worker.turnQueue("sf-eu"), durable: true)
         try worker.start(waitForConsuming: false)
         #expect(worker.waitForExit() == 1)
-        #expect(worker.log.contains("Error: the turn queue '\(worker.turnQueue("sf-eu"))' exists with other arguments than a quorum queue with a single active consumer: 406 PRECONDITION_FAILED"), "\(worker.log)")
+        #expect(worker.log.contains("Error: the turn queue of sf-eu '\(worker.turnQueue("sf-eu"))' exists with other arguments than a quorum queue with a single active consumer: 406 PRECONDITION_FAILED"), "\(worker.log)")
     }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+import TOTP
+@testable import MFAConfig
+
+/// `turns:` and the turn queues' names.
+@Suite("Configuration: turns")
+struct TurnConfigurationTests {
+    static let once = "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once_per_window"
+
+    func load(_ yaml: String) throws -> LoadedConfiguration {
+        let fixture = ConfigFixture()
+        fixture.writeSecret("secrets/sf-eu.key")
+        fixture.writeConfig(yaml)
+        return try LoadedConfiguration.load(path: fixture.configPath, environment: [:])
+    }
+
+    func error(_ yaml: String) -> String {
+        let fixture = ConfigFixture()
+        fixture.writeSecret("secrets/sf-eu.key")
+        fixture.writeConfig(yaml)
+        return fixture.loadError()?.replacingOccurrences(of: fixture.directory, with: "DIR") ?? "no error"
+    }
+
+    @Test("Defaults: 3 windows per requester; the worker's own login is the only one believed")
+    func defaults() throws {
+        let loaded = try load(ConfigFixture.yaml(accounts: Self.once))
+        #expect(loaded.configuration.turns == TurnSettings(maxPerRequester: 3, workerLogins: nil))
+        #expect(loaded.configuration.broker.login == "mfa-worker")
+        #expect(loaded.workerLogins == ["mfa-worker"])
+    }
+
+    @Test("Replicas that log in as other users are named under worker_logins, the worker's own among them")
+    func workerLogins() throws {
+        let loaded = try load(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  max_per_requester: 1\n  worker_logins: [mfa-worker, mfa-worker-dc2]"))
+        #expect(loaded.configuration.turns == TurnSettings(maxPerRequester: 1, workerLogins: ["mfa-worker", "mfa-worker-dc2"]))
+        #expect(loaded.workerLogins == ["mfa-worker", "mfa-worker-dc2"])
+    }
+
+    @Test("A worker login that is a requester, a list without the worker's own, a worker allowed as a requester, URLs with two users: refused")
+    func refused() {
+        #expect(error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  worker_logins: [mfa-worker, rpa-bot-1]"))
+                == "DIR/worker.yaml: turns.worker_logins.[1] (line 10): names 'rpa-bot-1', a requester under allow: a worker login must be a user no robot logs in as")
+        #expect(error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  worker_logins: [other-worker]"))
+                == "DIR/worker.yaml: turns.worker_logins (line 10): must include the worker's own login 'mfa-worker' (broker.url): its own records are among the messages it reads")
+        #expect(error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  max_per_requester: 0"))
+                == "DIR/worker.yaml: turns.max_per_requester (line 10): must be 1 to 10000, not 0")
+        #expect(error(ConfigFixture.yaml(allow: "  mfa-worker: [sf-eu]"))
+                == "DIR/worker.yaml: allow: names the worker's own broker user 'mfa-worker' as a requester; a requester must log in as a user of its own")
+        #expect(error(ConfigFixture.yaml().replacingOccurrences(of: "  url: amqp://mfa-worker:pw@127.0.0.1:5672/%2F", with: "  url: [amqp://mfa-worker:pw@n1/, amqp://other:pw@n2/]"))
+                == "DIR/worker.yaml: broker.url (line 2): every URL must log in as the same user: the worker publishes with its login as user_id")
+    }
+
+    @Test("A turn queue's name is HMAC-SHA256 of the account under its own key: the same for every replica, different per key and per account, and computed as openssl computes it")
+    func turnQueueName() throws {
+        let key = SecretKey(bytes: Array("12345678901234567890".utf8))
+        let queue = RequestQueueSettings(name: "mfa-code-request")
+        let name = queue.turnQueueName(account: "sf-eu", key: key)
+        #expect(name.hasPrefix("mfa-code-request.turns."))
+        #expect(name.utf8.count == "mfa-code-request".utf8.count + RequestQueueSettings.turnQueueSuffixBytes)
+        #expect(!name.contains("sf-eu"))
+        #expect(name == queue.turnQueueName(account: "sf-eu", key: SecretKey(bytes: Array("12345678901234567890".utf8))))
+        #expect(name != queue.turnQueueName(account: "sf-us", key: key))
+        #expect(name != queue.turnQueueName(account: "sf-eu", key: SecretKey(bytes: Array("12345678901234567891".utf8))))
+
+        // An implementation that shares nothing with ours: openssl's CLI.
+        let message = NSTemporaryDirectory() + "turn-name-\(UUID().uuidString)"
+        try Data("mfa-worker turn queue v1\u{0}sf-eu".utf8).write(to: URL(fileURLWithPath: message))
+        defer { try? FileManager.default.removeItem(atPath: message) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        process.arguments = ["dgst", "-sha256", "-mac", "HMAC", "-macopt", "hexkey:" + "12345678901234567890".utf8.map { String(format: "%02x", $0) }.joined(), "-r", message]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let hex = String(output.prefix(32))
+        #expect(hex.count == 32)
+        #expect(name == "mfa-code-request.turns." + hex)
+    }
+
+    @Test("A loaded configuration knows each once_per_window account's turn queue, and no other")
+    func loadedQueues() throws {
+        let loaded = try load(ConfigFixture.yaml(accounts: Self.once + "\n  other:\n    secret_file: secrets/sf-eu.key", allow: "  rpa-bot-1: [sf-eu, other]"))
+        #expect(Array(loaded.turnQueues.keys) == ["sf-eu"])
+        #expect(loaded.turnQueues["sf-eu"] == loaded.configuration.requestQueue.turnQueueName(account: "sf-eu", key: loaded.accounts["sf-eu"]!.generator.key))
+    }
+}
