@@ -8,7 +8,9 @@
 #   Benchmarks/run.sh --memory   also 1,000,000 requests, with the worker's resident memory along the way
 #
 # Scenarios: latency (1 connection, 1 in flight), throughput (8 connections x
-# 32 in flight), burst (200 connections x 5 requests, all at once).
+# 32 in flight), burst (200 connections x 5 requests, all at once); and the
+# barrage: the latency scenario against the worker quiet and while
+# Benchmarks/hostile.py floods its queue with malformed requests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -127,6 +129,25 @@ run_scenario latency "worker echo" "${latency[@]}"
 run_scenario throughput "worker worker-nc echo" "${throughput[@]}"
 run_scenario burst "worker echo" "${burst_at_once[@]}"
 
+# The barrage: well-formed latency, quiet and under a flood of hostile
+# requests, alternating, each $rounds times.
+for round in $(seq 1 "$rounds"); do
+    echo "bench: barrage, round $round of $rounds: quiet" >&2
+    burst "$worker_queue" "${latency[@]}" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/barrage.quiet.$round.json"
+    echo "bench: barrage, round $round of $rounds: under fire" >&2
+    python3 Benchmarks/hostile.py "$worker_queue" > "$work/barrage.hostile.$round.txt" 2>"$work/barrage.hostile.$round.err" &
+    hostile_pid=$!
+    pids+=("$hostile_pid")
+    # The flood under way before the measurement starts.
+    until grep -q flooding "$work/barrage.hostile.$round.err" 2>/dev/null; do
+        kill -0 "$hostile_pid" 2>/dev/null || { cat "$work/barrage.hostile.$round.err" >&2; exit 1; }
+        sleep 0.05
+    done
+    burst "$worker_queue" "${latency[@]}" --verify-secret-file config/secrets/sf-automation-eu.key > "$work/barrage.fire.$round.json"
+    kill -TERM "$hostile_pid"
+    wait "$hostile_pid" || true
+done
+
 python3 - "$work" "$mode" "$rounds" <<'PY'
 import json, os, statistics, sys
 work, mode, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -169,6 +190,20 @@ for name, _, _ in rows:
     print("%s: worker %d of %d requests ok over %d rounds, wrong codes %d; requests/s by round: worker %s, responder %s" % (
         name, sum(r["ok"] for r in workers), sum(r["requests"] for r in workers), rounds, sum(r.get("wrongCodes") or 0 for r in workers),
         " ".join("%.0f" % r["requestsPerSecond"] for r in workers), " ".join("%.0f" % r["requestsPerSecond"] for r in echoes)))
+quiet, fire = load("barrage", "quiet"), load("barrage", "fire")
+hostile = [int((open(os.path.join(work, "barrage.hostile.%d.txt" % r)).read().strip() or "0")) for r in range(1, rounds + 1)]
+print()
+print("| barrage (1 conn x 1 in flight) | figure | quiet | under fire | under fire / quiet |")
+print("|---|---|---:|---:|---:|")
+for title, key in [("p50 ms", "p50"), ("p99 ms", "p99")]:
+    q = statistics.median(value(r, key) for r in quiet)
+    f = statistics.median(value(r, key) for r in fire)
+    print("| well-formed requests | %s | %.3f | %.3f | %.2f |" % (title, q, f, f / q if q else float("nan")))
+print("barrage: hostile messages sent by round: %s; well-formed ok %d of %d, wrong codes %d" % (
+    " ".join(map(str, hostile)), sum(r["ok"] for r in fire), sum(r["requests"] for r in fire), sum(r.get("wrongCodes") or 0 for r in fire)))
+for report in quiet + fire:
+    if report["ok"] != report["requests"] or (report.get("wrongCodes") or 0) != 0:
+        problems.append("barrage: %d of %d ok, %s wrong" % (report["ok"], report["requests"], report.get("wrongCodes")))
 if problems:
     print("\n".join(["PROBLEM: " + p for p in problems]))
     sys.exit(1)

@@ -81,8 +81,8 @@ struct DeliveryTests {
             // if the worker is slow to take it.
             Phase.wait(period: 3000, from: 1200, to: 2200)
             try leaving.send(account: "short", minValidity: 2000, correlationID: Array("gone-away".utf8))
-            usleep(200_000)
-            // Closing the connection deletes the exclusive reply queue.
+            // Closing the connection (after the publish, on the same
+            // connection) deletes the exclusive reply queue.
         }
         #expect(worker.waitForLog("reply unroutable", timeout: 6))
         #expect(worker.log.contains("correlation_id=gone-away"))

@@ -158,8 +158,8 @@ final class ProtocolTests {
         let requester = try Requester(requestQueue: worker.queue)
         let correlation = try requester.send(account: "sf-eu", correlationID: Array("log-line-check".utf8))
         let reply = try #require(try requester.reply(to: correlation))
-        #expect(worker.waitForLog("correlation_id=log-line-check"))
-        LogFlush.wait()
+        // The whole line: its last field is written with it.
+        #expect(worker.waitForLog("correlation_id=log-line-check outcome=ok latency_ms="))
         let line = worker.log.split(separator: "\n").first { $0.contains("correlation_id=log-line-check") }.map(String.init) ?? ""
         #expect(line.contains("info request"))
         #expect(line.contains("requester=rpa-bot-eu-1"))
@@ -173,9 +173,4 @@ final class ProtocolTests {
 
 enum SystemTimeMs {
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-}
-
-enum LogFlush {
-    /// The worker flushes its log buffer when idle (at most 100 ms).
-    static func wait() { usleep(250_000) }
 }
