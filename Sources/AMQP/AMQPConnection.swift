@@ -61,7 +61,11 @@ public final class AMQPConnection {
                 }
             }
             if let cert = tls.certFile, let key = tls.keyFile {
-                let status = amqp_ssl_socket_set_key(socket, arena.cString(cert), arena.cString(key))
+                let status = if let pem = tls.keyPEM {
+                    pem.withUnsafeBytes { amqp_ssl_socket_set_key_buffer(socket, arena.cString(cert), $0.baseAddress, $0.count) }
+                } else {
+                    amqp_ssl_socket_set_key(socket, arena.cString(cert), arena.cString(key))
+                }
                 guard status == AMQP_STATUS_OK.rawValue else {
                     throw .tlsSetup("cannot load the client certificate \(cert) with key \(key): \(Self.statusText(status))")
                 }

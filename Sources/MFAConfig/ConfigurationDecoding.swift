@@ -45,6 +45,7 @@ extension WorkerConfiguration {
         accounts = try Self.accounts(try mapping.required("accounts"), directory: directory)
         allow = try Self.allowlist(try mapping.required("allow"), accounts: accounts)
         allowLooseSecretFiles = try mapping.optional("allow_loose_secret_files")?.bool() ?? false
+        allowCoreDumps = try mapping.optional("allow_core_dumps")?.bool() ?? false
         workers = try mapping.optional("workers")?.int(in: 1...256)
         log = try Self.log(mapping.optional("log"))
         shutdownTimeoutSeconds = try mapping.optional("shutdown_timeout_s")?.int(in: 0...3600) ?? WorkerConfiguration.defaultShutdownTimeoutSeconds
@@ -61,7 +62,7 @@ extension WorkerConfiguration {
            requestQueue.name.utf8.count + RequestQueueSettings.turnQueueSuffixBytes > 255 {
             throw ConfigurationError(file: file, keyPath: "request_queue.name", message: "must be at most \(255 - RequestQueueSettings.turnQueueSuffixBytes) bytes with once_per_window accounts (their turn queues are named after it)")
         }
-        if allow.requesters.contains(where: { Array($0.utf8) == Array(broker.login.utf8) }) {
+        if allow.contains(requester: broker.login) {
             throw ConfigurationError(file: file, keyPath: "allow", message: "names the worker's own broker user '\(broker.login)' as a requester; a requester must log in as a user of its own")
         }
     }
@@ -185,9 +186,8 @@ extension WorkerConfiguration {
         settings.perRequester = try mapping.optional("per_requester").map { (item) throws(ConfigurationError) in try limit(item) }
         settings.perAccount = try mapping.optional("per_account").map { (item) throws(ConfigurationError) in try limit(item) }
         if let requesters = mapping.optional("requesters") {
-            let known = Set(allow.requesters)
             for (name, item) in try requesters.mapping().entriesByName() {
-                guard known.contains(name) else {
+                guard allow.contains(requester: name) else {
                     throw item.error("names requester '\(name)', which is not under allow")
                 }
                 settings.requesters[name] = try limit(item)
@@ -207,15 +207,15 @@ extension WorkerConfiguration {
             for item in try logins.sequence() {
                 let name = try item.nonEmptyString()
                 guard name.utf8.count <= 255 else { throw item.error("a broker user name is at most 255 bytes") }
-                guard !names.contains(where: { Array($0.utf8) == Array(name.utf8) }) else { throw item.error("names '\(name)' twice") }
+                guard !names.contains(where: { UserName($0) == UserName(name) }) else { throw item.error("names '\(name)' twice") }
                 // A requester among the worker logins could write turns for
                 // any account.
-                if allow.requesters.contains(where: { Array($0.utf8) == Array(name.utf8) }) {
+                if allow.contains(requester: name) {
                     throw item.error("names '\(name)', a requester under allow: a worker login must be a user no robot logs in as")
                 }
                 names.append(name)
             }
-            guard names.contains(where: { Array($0.utf8) == Array(login.utf8) }) else {
+            guard names.contains(where: { UserName($0) == UserName(login) }) else {
                 throw logins.error("must include the worker's own login '\(login)' (broker.url): its own records are among the messages it reads")
             }
             settings.workerLogins = names
@@ -289,6 +289,9 @@ extension WorkerConfiguration {
             default: settings.destination = .file(resolve(text, against: directory))
             }
         }
+        if let fsync = mapping.optional("fsync") {
+            settings.fsync = try oneOf(fsync, AuditSettings.Sync.self)
+        }
         try mapping.finish()
         return settings
     }
@@ -342,7 +345,8 @@ extension WorkerConfiguration {
 
     private static func allowlist(_ value: YAMLValue, accounts: [AccountSettings]) throws(ConfigurationError) -> Allowlist {
         let known = Set(accounts.map(\.name))
-        var result: [String: Set<String>] = [:]
+        var result: [(String, Set<String>)] = []
+        var seen: Set<UserName> = []
         for (requester, list) in try value.mapping().entriesByName() {
             guard !requester.isEmpty, requester.utf8.count <= 255,
                   requester.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
@@ -360,9 +364,10 @@ extension WorkerConfiguration {
                 }
                 guard names.insert(name).inserted else { throw item.error("names account '\(name)' twice") }
             }
-            result[requester] = names
+            guard seen.insert(UserName(requester)).inserted else { throw list.error("names requester '\(requester)' twice") }
+            result.append((requester, names))
         }
-        return Allowlist(result)
+        return Allowlist(entries: result)
     }
 
     // MARK: - Helpers

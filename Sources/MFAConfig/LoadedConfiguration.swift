@@ -30,6 +30,9 @@ public struct LoadedConfiguration: Sendable {
     public let warnings: [String]
     /// The turn queue of each `once_per_window` account, by account.
     public let turnQueues: [String: String]
+    /// `broker.tls.key_file`'s PEM, read as a secret file (the connection
+    /// hands these bytes to OpenSSL rather than the path).
+    public let tlsKey: [UInt8]?
 
     /// Loads every account's secret. Errors name the account and the file or
     /// variable, never the secret.
@@ -46,6 +49,11 @@ public struct LoadedConfiguration: Sendable {
         self.accounts = accounts
         self.warnings = warnings
         turnQueues = Self.turnQueues(of: accounts, queue: configuration.requestQueue)
+        tlsKey = try configuration.broker.tls.keyFile.map { (path) throws(ConfigurationError) in
+            try SecretFile.read(path: path, allowLoose: configuration.allowLooseSecretFiles, maxBytes: 64 * 1024) { message in
+                ConfigurationError(file: configuration.file, keyPath: "broker.tls.key_file", message: message)
+            }
+        }
     }
 
     private static func turnQueues(of accounts: [String: Account], queue: RequestQueueSettings) -> [String: String] {
@@ -61,17 +69,17 @@ public struct LoadedConfiguration: Sendable {
         case .url:
             return configuration.broker.urls.first?.password.map(Password.init)
         case .file(let path):
-            var info = stat()
-            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG,
-                  let data = FileManager.default.contents(atPath: path),
-                  let text = String(data: data, encoding: .utf8) else {
-                throw ConfigurationError(file: configuration.file, keyPath: "broker.password_file", message: FileProblem.describe(path: path, fallback: "cannot be read as UTF-8 text"))
+            var bytes = try SecretFile.read(path: path, allowLoose: configuration.allowLooseSecretFiles, maxBytes: 1024) { message in
+                ConfigurationError(file: configuration.file, keyPath: "broker.password_file", message: message)
             }
+            defer { SecretBytes.wipe(&bytes) }
             // One trailing newline is the file's, not the password's.
-            var password = Substring(text)
-            if password.hasSuffix("\n") { password = password.dropLast() }
-            if password.hasSuffix("\r") { password = password.dropLast() }
-            return Password(String(password))
+            if bytes.last == 0x0A { bytes.removeLast() }
+            if bytes.last == 0x0D { bytes.removeLast() }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw ConfigurationError(file: configuration.file, keyPath: "broker.password_file", message: "\(path) is not UTF-8 text")
+            }
+            return Password(text)
         case .environment(let name):
             guard let value = environment[name], !value.isEmpty else {
                 throw ConfigurationError(file: configuration.file, keyPath: "broker.password_env", message: "environment variable \(name) is not set or empty")
@@ -93,6 +101,7 @@ public struct LoadedConfiguration: Sendable {
         brokerPassword = running.brokerPassword
         warnings = next.warnings
         turnQueues = next.turnQueues
+        tlsKey = running.tlsKey
     }
 
     /// The accounts that hand out each window once, sorted: each has a turn
@@ -118,13 +127,28 @@ struct SecretLoader {
     let configuration: WorkerConfiguration
     let environment: [String: String]
 
+    /// Whether `bytes` are UTF-8, checked in place (no `String` of the
+    /// secret is made).
+    static func isUTF8(_ bytes: [UInt8]) -> Bool {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
     func load(_ settings: AccountSettings) throws(ConfigurationError) -> (Account, warning: String?) {
         let keyPath = "accounts.\(settings.name)"
         func fail(_ key: String, _ message: String) -> ConfigurationError {
             ConfigurationError(file: configuration.file, keyPath: "\(keyPath).\(key)", line: settings.line, message: message)
         }
 
-        let text: String
+        // The key's text stays in bytes of our own, wiped once decoded.
+        var text: [UInt8]
         let sourceKey: String
         switch settings.secret {
         case .file(let path):
@@ -137,12 +161,16 @@ struct SecretLoader {
             guard let value = environment[name], !value.isEmpty else {
                 throw fail(sourceKey, "environment variable \(name) is not set or empty")
             }
-            text = value
+            text = Array(value.utf8)
+        }
+        defer { SecretBytes.wipe(&text) }
+        if case .file(let path) = settings.secret, !Self.isUTF8(text) {
+            throw fail(sourceKey, "\(path) is not UTF-8 text")
         }
 
         let keyText: KeyText
         do {
-            keyText = try KeyText(text)
+            keyText = try KeyText(utf8: text)
         } catch {
             throw fail(sourceKey, "the secret is \(error)")
         }
@@ -182,40 +210,6 @@ struct SecretLoader {
             break
         }
         return (Account(name: settings.name, generator: TOTPGenerator(key: keyText.key, parameters: parameters), issue: settings.issue), warning)
-    }
-}
-
-/// Secret files follow ssh's rule for private keys: a file that group or
-/// others may read or write is refused.
-public enum SecretFile {
-    /// Reads the secret file at `path` after checking that it is a regular
-    /// file with no permission bit for group or others.
-    public static func read(
-        path: String,
-        allowLoose: Bool,
-        error makeError: (String) -> ConfigurationError
-    ) throws(ConfigurationError) -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw makeError(FileProblem.describe(path: path, fallback: "cannot be read"))
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw makeError("\(path) is not a regular file")
-        }
-        let mode = info.st_mode & 0o777
-        if mode & 0o077 != 0, !allowLoose {
-            throw makeError("\(path) is accessible by group or others (mode \(String(mode, radix: 8))); run chmod 600 on it, or set allow_loose_secret_files: true")
-        }
-        guard info.st_size <= 4096 else {
-            throw makeError("\(path) is \(info.st_size) bytes; a secret file holds one key or otpauth URI")
-        }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw makeError(FileProblem.describe(path: path, fallback: "cannot be read"))
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw makeError("\(path) is not UTF-8 text")
-        }
-        return text
     }
 }
 

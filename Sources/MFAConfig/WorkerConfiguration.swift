@@ -17,6 +17,9 @@ public struct WorkerConfiguration: Sendable {
     public var allow: Allowlist
     /// Accept secret files readable by group or others (as ssh would not).
     public var allowLooseSecretFiles: Bool
+    /// Let the process dump core (for debugging): a core file holds every
+    /// key, so `run` forbids it unless this is set.
+    public var allowCoreDumps: Bool = false
     /// Consumer threads, each with its own connection; nil = one per core.
     public var workers: Int?
     public var log: LogSettings
@@ -201,23 +204,58 @@ public enum IssueMode: String, Sendable, CaseIterable {
     case oncePerWindow = "once_per_window"
 }
 
+/// A broker user name, compared as bytes. Swift's `String` equality is
+/// Unicode canonical equivalence: `rpa-bot-e` + U+0301 would equal
+/// `rpa-bot-é` (U+00E9), yet the broker sees two users. Hashing and
+/// comparing read the UTF-8 in place, without a copy.
+public struct UserName: Hashable, Sendable, CustomStringConvertible {
+    public let text: String
+
+    public init(_ text: String) { self.text = text }
+
+    public static func == (left: UserName, right: UserName) -> Bool {
+        left.text.utf8.elementsEqual(right.text.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        var text = self.text
+        text.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    public var description: String { text }
+}
+
 /// Which requester (the broker-checked AMQP user) may have which accounts'
-/// codes.
+/// codes. Requesters are told apart by their bytes (``UserName``).
 public struct Allowlist: Sendable, Equatable {
-    private var accountsByRequester: [String: Set<String>]
+    private var accountsByRequester: [UserName: Set<String>]
 
     public init(_ accountsByRequester: [String: Set<String>] = [:]) {
-        self.accountsByRequester = accountsByRequester
+        self.init(entries: accountsByRequester.map { ($0.key, $0.value) })
     }
 
+    /// From (requester, accounts) pairs; a requester named twice (as bytes)
+    /// keeps its last list.
+    public init(entries: [(String, Set<String>)]) {
+        var byRequester: [UserName: Set<String>] = [:]
+        for (requester, accounts) in entries { byRequester[UserName(requester)] = accounts }
+        accountsByRequester = byRequester
+    }
+
+    @inline(__always)
     public func permits(requester: String, account: String) -> Bool {
-        accountsByRequester[requester]?.contains(account) ?? false
+        accountsByRequester[UserName(requester)]?.contains(account) ?? false
     }
 
-    public var requesters: [String] { accountsByRequester.keys.sorted() }
+    public var requesters: [String] { accountsByRequester.keys.map(\.text).sorted() }
+
+    /// Whether `name` is a requester, as bytes.
+    public func contains(requester name: String) -> Bool {
+        accountsByRequester[UserName(name)] != nil
+    }
 
     public func accounts(of requester: String) -> [String] {
-        (accountsByRequester[requester] ?? []).sorted()
+        (accountsByRequester[UserName(requester)] ?? []).sorted()
     }
 }
 
@@ -319,9 +357,23 @@ public struct AuditSettings: Sendable, Equatable {
         case file(String)
     }
 
-    public var destination: Destination
+    /// How often the file is put on disk (`fdatasync`): each record reaches
+    /// the kernel before its reply is published whatever this says, so a
+    /// crash of the worker loses none; this is about a crash of the machine.
+    public enum Sync: String, Sendable, CaseIterable {
+        /// When the kernel does.
+        case off
+        /// At most once a second, when records came.
+        case interval
+        /// After every record (each audited reply waits for the disk).
+        case every
+    }
 
-    public init(destination: Destination = .off) {
+    public var destination: Destination
+    public var fsync: Sync
+
+    public init(destination: Destination = .off, fsync: Sync = .off) {
         self.destination = destination
+        self.fsync = fsync
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import MFAConfig
 import MFAProtocol
 import MFAWorkerCore
+import Synchronization
 import TOTP
 #if canImport(Glibc)
 import Glibc
@@ -23,18 +24,31 @@ public final class AuditTrail: Sendable {
     /// authorisation or availability.
     static let recorded: Set<Outcome> = [.ok, .forbidden, .rateLimited, .unavailable]
 
-    public init(_ settings: AuditSettings) throws(StartupError) {
+    private let fsync: AuditSettings.Sync
+    /// Unix ms of the last sync, and whether a record came since.
+    private let lastSync = Atomic<Int64>(0)
+    private let unsynced = Atomic<Bool>(false)
+
+    /// Opens the file as secret files are opened (no link followed at the
+    /// end, this user's or root's, mode 0600 unless `allowLoose`, in a folder
+    /// others cannot write), creating it with mode 0600.
+    public init(_ settings: AuditSettings, allowLoose: Bool = false) throws(StartupError) {
+        fsync = settings.fsync
         switch settings.destination {
         case .off:
             sink = nil
         case .standardOutput:
             sink = LineSink.standardOutput
         case .file(let path):
-            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-            guard fd >= 0 else {
-                throw StartupError("cannot open the audit file \(path) (audit.path): \(String(cString: strerror(errno)).lowercased())")
+            do {
+                let fd = try SecretFile.open(path: path, allowLoose: allowLoose, forWriting: true) { message in
+                    ConfigurationError(keyPath: "audit.path", message: message)
+                }
+                // Each record goes to the kernel as it is made.
+                sink = LineSink(descriptor: fd, buffered: false)
+            } catch {
+                throw StartupError("cannot use the audit file (audit.path): \(error.message)")
             }
-            sink = LineSink(descriptor: fd)
         }
     }
 
@@ -58,7 +72,26 @@ public final class AuditTrail: Sendable {
         line.append(contentsOf: #","outcome":""#.utf8)
         line.append(contentsOf: reply.outcome.rawValue.utf8)
         line.append(contentsOf: "\"}\n".utf8)
+        write(line, to: sink)
+    }
+
+    private func write(_ line: [UInt8], to sink: LineSink) {
         sink.write(line)
+        switch fsync {
+        case .off: break
+        case .every: sink.sync()
+        case .interval: unsynced.store(true, ordering: .relaxed)
+        }
+    }
+
+    /// `audit.fsync: interval`: syncs the file when a record came since the
+    /// last sync, at most once a second. Called from the service's loop.
+    func syncIfDue(now: Int64) {
+        guard fsync == .interval, let sink, unsynced.load(ordering: .relaxed),
+              now - lastSync.load(ordering: .relaxed) >= 1000 else { return }
+        unsynced.store(false, ordering: .relaxed)
+        lastSync.store(now, ordering: .relaxed)
+        sink.sync()
     }
 
     /// A summary of a requester's refusals while over its rate:
@@ -77,7 +110,7 @@ public final class AuditTrail: Sendable {
             line.append(contentsOf: ":\(count)".utf8)
         }
         line.append(contentsOf: "}}\n".utf8)
-        sink.write(line)
+        write(line, to: sink)
     }
 
     func flush() { sink?.flush() }

@@ -283,6 +283,8 @@ final class ConsumerLoop: ConnectionSession {
         schedule = keep
         if !schedule.isEmpty {
             logger.notice("answering held requests before stopping", metadata: ["reason": "\(schedule.count) wait for their window"])
+            // Said now: the stop can take up to the shutdown timeout.
+            LogSink.flush()
         }
 
         while !schedule.isEmpty || confirms.outstanding > 0 {

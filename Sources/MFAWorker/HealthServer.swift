@@ -6,8 +6,9 @@ import Glibc
 #endif
 
 /// A minimal HTTP/1.1 listener for `/metrics` (Prometheus text), `/healthz`
-/// and `/livez`, on a thread of its own. One request per connection; only
-/// GET; nothing else is served.
+/// and `/livez`, on a thread of its own that serves every connection at
+/// once (no client can hold another's probe). One request per connection;
+/// only GET; nothing else is served.
 final class HealthServer: @unchecked Sendable {
     private let descriptor: Int32
     private let metrics: WorkerMetrics
@@ -49,48 +50,109 @@ final class HealthServer: @unchecked Sendable {
         thread.start()
     }
 
+    /// Connections served at once; past it, the oldest is closed to make
+    /// room (a prober's connection is the newest).
+    static let maxClients = 32
+    /// Each connection's whole request must arrive within this (ms), or it
+    /// is closed: no client can hold the listener.
+    static let deadlineMilliseconds: Int64 = 2000
+
+    private struct Client {
+        let descriptor: Int32
+        let deadline: Int64
+        var request: [UInt8] = []
+        var response: [UInt8]?
+        var written = 0
+    }
+
+    /// One thread serves every connection at once: `poll` on the listener
+    /// and each client, reading and writing without blocking, each client
+    /// under its own deadline. A client that sends a byte every second
+    /// delays nobody else's probe.
     private func serve() {
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        var clients: [Client] = []
         while true {
-            var pollDescriptor = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-            guard poll(&pollDescriptor, 1, 1000) > 0 else { continue }
-            let client = accept(descriptor, nil, nil)
-            guard client >= 0 else { continue }
-            handle(client)
-            close(client)
+            let now = Self.uptimeMilliseconds()
+            var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
+            for client in clients {
+                descriptors.append(pollfd(fd: client.descriptor, events: Int16(client.response == nil ? POLLIN : POLLOUT), revents: 0))
+            }
+            let wait = clients.map { max(0, $0.deadline - now) }.min().map { min($0, 1000) } ?? 1000
+            guard poll(&descriptors, nfds_t(descriptors.count), Int32(wait)) >= 0 || errno == EINTR else { continue }
+
+            var done: Set<Int> = []
+            for index in clients.indices where descriptors[index + 1].revents != 0 {
+                if !advance(&clients[index]) { done.insert(index) }
+            }
+            let later = Self.uptimeMilliseconds()
+            for index in clients.indices where clients[index].deadline <= later { done.insert(index) }
+            for index in done.sorted(by: >) {
+                close(clients[index].descriptor)
+                clients.remove(at: index)
+            }
+            if descriptors[0].revents & Int16(POLLIN) != 0 {
+                while true {
+                    let client = accept(descriptor, nil, nil)
+                    guard client >= 0 else { break }
+                    _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+                    _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+                    if clients.count >= Self.maxClients {
+                        close(clients[0].descriptor)
+                        clients.removeFirst()
+                    }
+                    clients.append(Client(descriptor: client, deadline: later + Self.deadlineMilliseconds))
+                }
+            }
         }
     }
 
-    private func handle(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var request: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 2048)
-        while request.count < 8192 {
-            let count = read(client, &chunk, chunk.count)
-            if count <= 0 { break }
-            request.append(contentsOf: chunk[0..<count])
-            // The request line is all that is read; stop at the headers' end.
-            if request.count >= 4 && request.suffix(4) == [13, 10, 13, 10] { break }
-            if request.count >= 2 && request.suffix(2) == [10, 10] { break }
+    /// Reads or writes what the client is ready for; false when it is done
+    /// (answered, gone or broken).
+    private func advance(_ client: inout Client) -> Bool {
+        if client.response == nil {
+            var chunk = [UInt8](repeating: 0, count: 2048)
+            let count = read(client.descriptor, &chunk, chunk.count)
+            if count < 0 { return errno == EAGAIN || errno == EINTR }
+            if count == 0 { return false }
+            client.request.append(contentsOf: chunk[0..<count])
+            // The request line is all that is read; answer at the headers' end.
+            let request = client.request
+            let complete = (request.count >= 4 && request.suffix(4) == [13, 10, 13, 10]) || (request.count >= 2 && request.suffix(2) == [10, 10])
+            guard complete || request.count >= 8192 else { return true }
+            client.response = respond(to: request)
         }
+        guard let response = client.response else { return true }
+        let written = response.withUnsafeBytes { raw in
+            write(client.descriptor, raw.baseAddress! + client.written, raw.count - client.written)
+        }
+        if written < 0 { return errno == EAGAIN || errno == EINTR }
+        client.written += written
+        return client.written < response.count
+    }
+
+    private func respond(to request: [UInt8]) -> [UInt8] {
         let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
         let parts = line.split(separator: " ")
         guard parts.count >= 2, parts[0] == "GET" else {
-            respond(client, status: "405 Method Not Allowed", body: Array("only GET\n".utf8))
-            return
+            return Self.response(status: "405 Method Not Allowed", body: Array("only GET\n".utf8))
         }
         let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
         switch path {
         case "/metrics":
-            respond(client, status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape(nowMilliseconds: SystemTime.unixMilliseconds()))
+            return Self.response(status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape(nowMilliseconds: SystemTime.unixMilliseconds()))
         case "/healthz":
             let (healthy, text) = health()
-            respond(client, status: healthy ? "200 OK" : "503 Service Unavailable", body: Array((text + "\n").utf8))
+            return Self.response(status: healthy ? "200 OK" : "503 Service Unavailable", body: Array((text + "\n").utf8))
         case "/livez":
-            respond(client, status: "200 OK", body: Array("alive\n".utf8))
+            return Self.response(status: "200 OK", body: Array("alive\n".utf8))
         default:
-            respond(client, status: "404 Not Found", body: Array("not found: /metrics, /healthz, /livez\n".utf8))
+            return Self.response(status: "404 Not Found", body: Array("not found: /metrics, /healthz, /livez\n".utf8))
         }
+    }
+
+    private static func uptimeMilliseconds() -> Int64 {
+        Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
     }
 
     /// 200 only while consuming; `degraded` when the clock is not
@@ -114,67 +176,8 @@ final class HealthServer: @unchecked Sendable {
         return (true, "ok: consuming with \(consumers) consumer\(consumers == 1 ? "" : "s")")
     }
 
-    private func respond(_ client: Int32, status: String, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) {
+    private static func response(status: String, contentType: String = "text/plain; charset=utf-8", body: [UInt8]) -> [UInt8] {
         let head = "HTTP/1.1 \(status)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-        let bytes = Array(head.utf8) + body
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = write(client, raw.baseAddress! + offset, raw.count - offset)
-                if written <= 0 { return }
-                offset += written
-            }
-        }
-    }
-}
-
-/// Reads the kernel's clock discipline at start-up and every minute; logs
-/// one warning per change and sets `mfa_clock_synchronized`.
-final class ClockMonitor: @unchecked Sendable {
-    private let lock = NSLock()
-    private var current: ClockDiscipline.State = .unknown
-    private var lastCheck: Int64 = 0
-    private let metrics: WorkerMetrics
-    private let logger: Logger
-    private let read: @Sendable () -> ClockDiscipline.State
-
-    init(metrics: WorkerMetrics, logger: Logger, read: @escaping @Sendable () -> ClockDiscipline.State = ClockDiscipline.current) {
-        self.metrics = metrics
-        self.logger = logger
-        self.read = read
-    }
-
-    var state: ClockDiscipline.State { lock.withLock { current } }
-
-    /// Checks now when a minute has passed since the last check (or never).
-    func checkIfDue() {
-        let now = SystemTime.unixMilliseconds()
-        let due = lock.withLock { lastCheck == 0 || now - lastCheck >= 60_000 }
-        if due { check() }
-    }
-
-    func check() {
-        let observed = ProcessInfo.processInfo.environment["MFA_WORKER_ASSUME_CLOCK"].flatMap { value -> ClockDiscipline.State? in
-            // For tests: pretend a state (synchronized, unsynchronized).
-            value == "unsynchronized" ? .unsynchronized : value == "synchronized" ? .synchronized : nil
-        } ?? read()
-        let (previous, first) = lock.withLock { () -> (ClockDiscipline.State, Bool) in
-            defer {
-                current = observed
-                lastCheck = SystemTime.unixMilliseconds()
-            }
-            return (current, lastCheck == 0)
-        }
-        metrics.setClockSynchronized(observed != .unsynchronized)
-        // One line per change (and at start-up when not synchronised).
-        guard first || observed != previous else { return }
-        switch observed {
-        case .unsynchronized:
-            logger.warning("the clock is not synchronised (adjtimex): codes may be refused; /healthz says degraded", metadata: ["reason": "STA_UNSYNC or TIME_ERROR"])
-        case .synchronized:
-            if !first { logger.notice("the clock is synchronised again") }
-        case .unknown:
-            logger.notice("cannot read the clock's synchronisation state (adjtimex)")
-        }
+        return Array(head.utf8) + body
     }
 }

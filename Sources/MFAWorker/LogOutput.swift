@@ -17,9 +17,18 @@ public final class LineSink: Sendable {
     private let buffer = Mutex<[UInt8]>([])
     private static let threshold = 16 * 1024
 
-    public init(descriptor: Int32) {
+    /// - Parameter buffered: false: every line goes to the kernel at once
+    ///   (the audit trail).
+    public init(descriptor: Int32, buffered: Bool = true) {
         self.descriptor = descriptor
-        immediate = isatty(descriptor) == 1
+        immediate = !buffered || isatty(descriptor) == 1
+    }
+
+    /// Writes out what is buffered and asks the kernel to put the file on
+    /// disk (`fdatasync`).
+    public func sync() {
+        flush()
+        _ = fdatasync(descriptor)
     }
 
     /// Log lines: stdout.
@@ -164,7 +173,9 @@ public enum TextEscaping {
     }
 
     /// A value for a `key=value` text line: bare when it is plain, else
-    /// quoted with `"` and `\` escaped and control characters as `\xNN`.
+    /// quoted with `"` and `\` escaped, ASCII controls as `\xNN` and the
+    /// other characters that could break or reorder a line (``isUnsafe(_:)``)
+    /// as `\u{XXXX}`.
     public static func text(_ value: String) -> String {
         let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "\\") }
         if plain { return value }
@@ -175,26 +186,57 @@ public enum TextEscaping {
             case "\\": out += "\\\\"
             case _ where scalar.value < 0x20 || scalar.value == 0x7F:
                 out += "\\x" + String(scalar.value, radix: 16).leftPadded(2)
+            case _ where isUnsafe(scalar):
+                out += "\\u{" + String(scalar.value, radix: 16).leftPadded(4) + "}"
             default: out.unicodeScalars.append(scalar)
             }
         }
         return out + "\""
     }
 
-    /// A JSON string.
+    /// Never written raw into a log or audit line, whatever the format: C0
+    /// and C1 controls and DEL, the line and paragraph separators (U+2028,
+    /// U+2029; U+0085 is C1), and the bidirectional and invisible format
+    /// controls that make a terminal or viewer show a line reordered
+    /// (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069, U+FEFF).
+    @inline(__always)
+    public static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF: true
+        default: false
+        }
+    }
+
+    /// A JSON string: `"` and `\` escaped, ``isUnsafe(_:)`` characters as
+    /// `\uXXXX` (`\n` for a newline).
     public static func appendJSON(_ value: String, to line: inout [UInt8]) {
         line.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
-            case 0x0A: line.append(contentsOf: #"\n"#.utf8)
-            case 0x00..<0x20, 0x7F:
-                line.append(contentsOf: (#"\u00"# + String(byte, radix: 16).leftPadded(2)).utf8)
-            default: line.append(byte)
+        if value.utf8.allSatisfy({ $0 < 0x80 }) {
+            for byte in value.utf8 { appendJSONASCII(byte, to: &line) }
+        } else {
+            for scalar in value.unicodeScalars {
+                if scalar.value < 0x80 {
+                    appendJSONASCII(UInt8(scalar.value), to: &line)
+                } else if isUnsafe(scalar) {
+                    line.append(contentsOf: (#"\u"# + String(scalar.value, radix: 16).leftPadded(4)).utf8)
+                } else {
+                    line.append(contentsOf: String(scalar).utf8)
+                }
             }
         }
         line.append(UInt8(ascii: "\""))
+    }
+
+    @inline(__always)
+    private static func appendJSONASCII(_ byte: UInt8, to line: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
+        case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
+        case 0x0A: line.append(contentsOf: #"\n"#.utf8)
+        case 0x00..<0x20, 0x7F:
+            line.append(contentsOf: (#"\u00"# + String(byte, radix: 16).leftPadded(2)).utf8)
+        default: line.append(byte)
+        }
     }
 
     /// A correlation id for a log line: printable ASCII kept, other bytes as

@@ -19,6 +19,10 @@ struct ReplyOutput {
     /// `mandatory`; returns the publish's sequence number (0 without
     /// publisher confirms).
     func publish(_ reply: Reply, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
+        // The audit record reaches the kernel before the reply leaves: a
+        // code handed out is never missing from the trail, whatever
+        // happens to the process next (audit.fsync: and to the machine).
+        if !reply.quiet { shared.audit.record(reply) }
         let properties = MessageProperties(
             contentType: ProtocolConstants.contentType,
             deliveryMode: .transient,
@@ -31,8 +35,8 @@ struct ReplyOutput {
         return try connection.publish(routingKey: reply.routingKey, mandatory: true, properties: properties, body: reply.body)
     }
 
-    /// Counts, audits and logs a reply sent; `receivedAt` is the uptime
-    /// (ns) when the request came in.
+    /// Counts and logs a reply sent (audited as it was published);
+    /// `receivedAt` is the uptime (ns) when the request came in.
     func record(_ reply: Reply, receivedAt: UInt64) {
         let nanoseconds = DispatchTime.now().uptimeNanoseconds &- receivedAt
         shared.metrics.counted(reply.outcome, nanoseconds: nanoseconds)
@@ -42,7 +46,6 @@ struct ReplyOutput {
             }
             return
         }
-        shared.audit.record(reply)
         // Built only when the line is written: this is the hot path.
         guard logger.logLevel <= .info else { return }
         let micros = nanoseconds / 1000

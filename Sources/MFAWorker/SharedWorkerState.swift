@@ -60,7 +60,8 @@ public final class SharedWorkerState: Sendable {
     /// turn.
     public func replaceState(_ newState: ServiceState) {
         state.withLock { $0 = newState }
-        limiter.withLock { $0 = newState.rateLimits }
+        // The requesters' buckets go on: a reload is no fresh burst.
+        limiter.withLock { $0 = newState.rateLimits.continuing(from: $0) }
         limited.store(!newState.rateLimits.isUnlimited, ordering: .relaxed)
         generation.store(newState.generation, ordering: .releasing)
     }

@@ -382,6 +382,7 @@ final class TurnLoop: ConnectionSession {
             logger.notice("answering turns before stopping", metadata: [
                 "reason": .string("\(schedule.count + unconfirmed.count) open within the shutdown timeout; \(returned) go back to their queues"),
             ])
+            LogSink.flush()
         }
         while !schedule.isEmpty || !unconfirmed.isEmpty || confirms.outstanding > 0 {
             if SystemTime.unixMilliseconds() > deadline + 2000 { break }

@@ -36,7 +36,7 @@ public struct WorkerRuntime: Sendable {
                 password: loaded.brokerPassword?.text,
                 heartbeatSeconds: broker.heartbeatSeconds,
                 tls: ConnectionSettings.TLS(
-                    caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile,
+                    caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile, keyPEM: loaded.tlsKey,
                     verifyPeer: tls.verifyPeer, verifyHostname: tls.verifyHostname
                 ),
                 timeoutMilliseconds: broker.connectTimeoutMilliseconds,

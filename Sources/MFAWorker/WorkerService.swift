@@ -29,7 +29,7 @@ public final class WorkerService {
         self.configPath = configPath
         self.logger = logger
         runtime = WorkerRuntime(loaded, workers: workers)
-        shared = SharedWorkerState(ServiceState(loaded), audit: try AuditTrail(loaded.configuration.audit))
+        shared = SharedWorkerState(ServiceState(loaded), audit: try AuditTrail(loaded.configuration.audit, allowLoose: loaded.configuration.allowLooseSecretFiles))
         clock = ClockMonitor(metrics: shared.metrics, logger: logger)
         let metrics = loaded.configuration.metrics
         if let host = metrics.host {
@@ -184,19 +184,27 @@ public final class WorkerService {
                 TurnLoop(runtime: runtime, shared: shared, logger: logger).run()
             }
         }
-        logger.notice("consuming", metadata: [
-            "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
-        ])
-        LogSink.flush()
-
         var stopSignals = 0
+        var announced = false
         while group.wait(timeout: .now()) == .timedOut {
+            // Said once every consumer thread (and the turns thread) consumes:
+            // the line means what it says.
+            if !announced, !shared.isStopping, shared.statistics.consumersActive.load(ordering: .relaxed) >= runtime.workers,
+               runtime.turnAccounts.isEmpty || shared.statistics.turnsConnected.load(ordering: .relaxed) {
+                announced = true
+                logger.notice("consuming", metadata: [
+                    "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
+                ])
+                LogSink.flush()
+            }
             // Every minute, whether or not the metrics listener runs.
             clock.checkIfDue()
-            for (requester, counts) in shared.dueQuietRefusals(now: SystemTime.unixMilliseconds()) {
+            let now = SystemTime.unixMilliseconds()
+            for (requester, counts) in shared.dueQuietRefusals(now: now) {
                 ReplyOutput.refusedOverRate(requester, counts, logger: logger, audit: shared.audit)
             }
-            let signal = SignalPipe.next(within: 200)
+            shared.audit.syncIfDue(now: now)
+            let signal = SignalPipe.next(within: announced ? 200 : 20)
             switch signal {
             case SIGINT, SIGTERM:
                 stopSignals += 1

@@ -28,6 +28,14 @@ public struct TokenBucket: Sendable, Equatable {
         return max(1, Int64((missing / ratePerSecond * 1000).rounded(.up)))
     }
 
+    /// The same bucket under another limit (a reload): the tokens it has
+    /// now, at most the new burst.
+    public func limited(to limit: RateLimit) -> TokenBucket {
+        var bucket = TokenBucket(ratePerSecond: limit.ratePerSecond, burst: limit.burst, now: updatedAt)
+        bucket.tokens = min(bucket.burst, tokens)
+        return bucket
+    }
+
     private mutating func refill(now: Int64) {
         guard now > updatedAt else { return }
         tokens = min(burst, tokens + Double(now - updatedAt) / 1000 * ratePerSecond)
@@ -47,26 +55,44 @@ public struct RateLimiter: Sendable {
     public let perAccount: RateLimit?
     /// Per-requester limits that differ from `perRequester`.
     public let requesterOverrides: [String: RateLimit]
-    private var requesterBuckets: [String: TokenBucket] = [:]
+    private let overrides: [UserName: RateLimit]
+    /// By the requester's bytes, as the allowlist tells requesters apart.
+    private var requesterBuckets: [UserName: TokenBucket] = [:]
     private var accountBuckets: [String: TokenBucket] = [:]
 
     public init(perRequester: RateLimit? = nil, perAccount: RateLimit? = nil, requesterOverrides: [String: RateLimit] = [:]) {
         self.perRequester = perRequester
         self.perAccount = perAccount
         self.requesterOverrides = requesterOverrides
+        overrides = Dictionary(requesterOverrides.map { (UserName($0.key), $0.value) }, uniquingKeysWith: { first, _ in first })
     }
 
     public var isUnlimited: Bool { perRequester == nil && perAccount == nil && requesterOverrides.isEmpty }
+
+    /// These limits, with the buckets of `running` carried over (a reload):
+    /// a requester that used up its burst does not get a fresh one with
+    /// every SIGHUP. Buckets whose limit is gone are dropped.
+    public func continuing(from running: RateLimiter) -> RateLimiter {
+        var next = self
+        for (name, bucket) in running.requesterBuckets {
+            if let limit = overrides[name] ?? perRequester { next.requesterBuckets[name] = bucket.limited(to: limit) }
+        }
+        if let perAccount {
+            for (account, bucket) in running.accountBuckets { next.accountBuckets[account] = bucket.limited(to: perAccount) }
+        }
+        return next
+    }
 
     /// A request of `requester`, whatever its fate (a malformed or
     /// forbidden request takes a token too: nobody floods the worker, its
     /// log or its audit trail for free). nil when it may go on; else the
     /// ms until it may ask again (`retry_after_ms`).
     public mutating func admit(requester: String, now: Int64) -> Int64? {
-        guard let limit = requesterOverrides[requester] ?? perRequester else { return nil }
-        var bucket = requesterBuckets[requester] ?? TokenBucket(ratePerSecond: limit.ratePerSecond, burst: limit.burst, now: now)
+        let name = UserName(requester)
+        guard let limit = overrides[name] ?? perRequester else { return nil }
+        var bucket = requesterBuckets[name] ?? TokenBucket(ratePerSecond: limit.ratePerSecond, burst: limit.burst, now: now)
         let wait = bucket.take(now: now)
-        requesterBuckets[requester] = bucket
+        requesterBuckets[name] = bucket
         return wait
     }
 

@@ -1,3 +1,4 @@
+import MFAConfig
 import TOTP
 
 /// One account's turns, as seen by one consumer of its turn queue: a state
@@ -59,7 +60,7 @@ public struct TurnKeeper: Sendable {
     private var waiting: [(deliveryTag: UInt64, request: TurnRequest)] = []
     private var fences = 0
     /// The windows each requester holds, by the requester's bytes.
-    private var holdings: [[UInt8]: [UInt64]] = [:]
+    private var holdings: [UserName: [UInt64]] = [:]
 
     public init(account: String, holder: String, syncBacklog: Int = 1000, maxPerRequester: Int = 3) {
         self.account = account
@@ -143,7 +144,7 @@ public struct TurnKeeper: Sendable {
     /// and sends no code of it before the broker confirms that record.
     public mutating func assign(_ request: TurnRequest, now: Int64, period: Int) -> TurnChoice {
         ledger.forget(endedBy: now, period: period)
-        let requester = Array(request.requester.utf8)
+        let requester = UserName(request.requester)
         if let held = holdings[requester], held.count >= maxPerRequester, let first = held.min() {
             // Its first window's reply frees a place.
             let opens = TOTPWindow(counter: first, period: period).start * 1000
@@ -160,7 +161,7 @@ public struct TurnKeeper: Sendable {
     /// `requester` no longer holds `window`: its reply was sent, or will
     /// never be by this keeper.
     public mutating func release(requester: String, window: UInt64) {
-        let key = Array(requester.utf8)
+        let key = UserName(requester)
         guard var held = holdings[key], let index = held.firstIndex(of: window) else { return }
         held.remove(at: index)
         holdings[key] = held.isEmpty ? nil : held
@@ -168,7 +169,7 @@ public struct TurnKeeper: Sendable {
 
     /// The windows `requester` holds now.
     public func held(by requester: String) -> Int {
-        holdings[Array(requester.utf8)]?.count ?? 0
+        holdings[UserName(requester)]?.count ?? 0
     }
 
     /// The record to write: this keeper's ledger.

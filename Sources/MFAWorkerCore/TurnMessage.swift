@@ -1,3 +1,4 @@
+import MFAConfig
 import MFAProtocol
 
 /// A request of a `once_per_window` account, checked and waiting for its
@@ -143,17 +144,16 @@ public enum TurnDrop: String, Error, Sendable, CaseIterable {
 /// queue's account count.
 public struct TurnQueueGuard: Sendable {
     public let account: String
-    /// The worker logins as bytes: two user names are the same only when
-    /// their bytes are (Swift's `String` equality is canonical equivalence).
-    private let workerLogins: Set<[UInt8]>
+    /// Two user names are the same only when their bytes are.
+    private let workerLogins: Set<UserName>
 
     public init(account: String, workerLogins: some Sequence<String>) {
         self.account = account
-        self.workerLogins = Set(workerLogins.map { Array($0.utf8) })
+        self.workerLogins = Set(workerLogins.map(UserName.init))
     }
 
     public func admit(userID: String?, type: String?, messageID: String?, replyTo: String?, correlationID: [UInt8]?, body: [UInt8]) -> Result<TurnMessage, TurnDrop> {
-        guard let userID, workerLogins.contains(Array(userID.utf8)) else { return .failure(.untrustedSender) }
+        guard let userID, workerLogins.contains(UserName(userID)) else { return .failure(.untrustedSender) }
         guard let message = TurnMessage.decode(type: type, messageID: messageID, replyTo: replyTo, correlationID: correlationID, body: body) else {
             return .failure(.undecodable)
         }

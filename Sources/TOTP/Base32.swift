@@ -12,11 +12,22 @@ public enum Base32 {
         try decode(utf8: Array(text.utf8))
     }
 
-    /// Decodes UTF-8 `bytes` into bytes.
+    /// Decodes UTF-8 `bytes` into bytes. The output is reserved at its full
+    /// size up front (never copied as it grows), and wiped if decoding fails
+    /// half-way: a key's bytes are left nowhere but in the result.
     public static func decode(utf8 bytes: [UInt8]) throws(Base32Error) -> [UInt8] {
         var output: [UInt8] = []
-        output.reserveCapacity(bytes.count * 5 / 8)
+        output.reserveCapacity(bytes.count * 5 / 8 + 1)
+        do {
+            try decode(bytes, into: &output)
+        } catch {
+            SecretBytes.wipe(&output)
+            throw error
+        }
+        return output
+    }
 
+    private static func decode(_ bytes: [UInt8], into output: inout [UInt8]) throws(Base32Error) {
         var buffer: UInt64 = 0
         var bufferedBits = 0
         var symbols = 0        // alphabet characters seen
@@ -62,7 +73,6 @@ public enum Base32 {
                 throw .wrongPadding(symbols: symbols, padding: padding, expected: expected)
             }
         }
-        return output
     }
 
     /// Encodes `bytes` in upper case, without padding (as authenticator apps

@@ -7,6 +7,11 @@ public struct KeyText: Sendable {
     /// The URI's parameters when the text was an `otpauth://` URI.
     public let uriParameters: TOTPParameters?
 
+    private init(key: SecretKey, uriParameters: TOTPParameters?) {
+        self.key = key
+        self.uriParameters = uriParameters
+    }
+
     /// Reads `text`, deciding by its prefix whether it is a URI.
     public init(_ text: String) throws(KeyTextError) {
         let trimmed = text.trimmingASCIIWhitespace()
@@ -26,6 +31,32 @@ public struct KeyText: Sendable {
                 throw .base32(error)
             }
         }
+    }
+}
+
+extension KeyText {
+    /// Reads a key from UTF-8 bytes the caller wipes afterwards. Base32 is
+    /// decoded from the bytes themselves, and the decoded bytes are wiped
+    /// once in the key; an `otpauth://` URI goes through a `String` (its
+    /// parser reads one), which cannot be wiped.
+    public init(utf8 bytes: [UInt8]) throws(KeyTextError) {
+        var start = 0
+        while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
+        let scheme = Array("otpauth:".utf8)
+        let isURI = bytes.count - start >= scheme.count
+            && zip(bytes[start...], scheme).allSatisfy { byte, letter in (byte | 0x20) == letter || byte == letter }
+        if isURI {
+            try self.init(String(decoding: bytes, as: UTF8.self))
+            return
+        }
+        var decoded: [UInt8]
+        do {
+            decoded = try Base32.decode(utf8: bytes)
+        } catch {
+            throw .base32(error)
+        }
+        self.init(key: SecretKey(bytes: decoded), uriParameters: nil)
+        SecretBytes.wipe(&decoded)
     }
 }
 

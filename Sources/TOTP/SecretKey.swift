@@ -58,3 +58,16 @@ public struct SecretKey: Sendable, CustomStringConvertible, CustomDebugStringCon
         }
     }
 }
+
+/// Wiping the bytes a secret passed through on its way to a ``SecretKey``
+/// (a file's text, base32 before decoding).
+public enum SecretBytes {
+    /// Overwrites every byte of `bytes` (in place: the caller holds the only
+    /// copy), then empties it.
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress { OPENSSL_cleanse(base, raw.count) }
+        }
+        bytes.removeAll()
+    }
+}

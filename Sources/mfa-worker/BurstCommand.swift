@@ -87,9 +87,10 @@ struct BurstCommand: ParsableCommand {
 
         var verifiers: [String: TOTPGenerator] = [:]
         for (name, path) in zip(account, verifySecretFile) {
-            let text = try SecretFile.read(path: path, allowLoose: true) { ConfigurationError(keyPath: "--verify-secret-file", message: $0) }
+            var text = try SecretFile.read(path: path, allowLoose: true) { ConfigurationError(keyPath: "--verify-secret-file", message: $0) }
+            defer { SecretBytes.wipe(&text) }
             let keyText: KeyText
-            do { keyText = try KeyText(text) } catch { throw CommandFailure("the verification key of \(name) is \(error)") }
+            do { keyText = try KeyText(utf8: text) } catch { throw CommandFailure("the verification key of \(name) is \(error)") }
             verifiers[name] = TOTPGenerator(key: keyText.key, parameters: try totp.parameters(uri: keyText.uriParameters))
         }
 

@@ -79,11 +79,9 @@ struct CodeCommand: ParsableCommand {
         }
 
         let path = secretFile!
-        let text: String
+        var text: [UInt8]
         if path == "-" {
-            let data = FileHandle.standardInput.readDataToEndOfFile()
-            guard let decoded = String(data: data, encoding: .utf8) else { throw CommandFailure("stdin is not UTF-8 text") }
-            text = decoded
+            text = Array(FileHandle.standardInput.readDataToEndOfFile())
         } else {
             // A file named on the command line is read even when loose (the
             // worker refuses those), with a warning.
@@ -97,7 +95,8 @@ struct CodeCommand: ParsableCommand {
         }
         let keyText: KeyText
         do {
-            keyText = try KeyText(text)
+            defer { SecretBytes.wipe(&text) }
+            keyText = try KeyText(utf8: text)
         } catch {
             throw CommandFailure("the secret is \(error)")
         }

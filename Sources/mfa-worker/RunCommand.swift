@@ -29,8 +29,11 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any key is read: no core dump can hold one.
+        ProcessHardening.apply()
         let path = try config.requiredPath()
         let loaded = try LoadedConfiguration.load(path: path)
+        if loaded.configuration.allowCoreDumps { ProcessHardening.allowCoreDumps() }
         let log = loaded.configuration.log
         LoggingSystem.bootstrap { label in
             WorkerLogHandler(label: label, format: log.format, level: log.level.loggerLevel)

@@ -35,7 +35,7 @@ struct ConfigurationErrorTests {
         expectError(ConfigFixture.yaml(extra: "request_queue:\n  name: q\n  dead_leter_exchange: x\n"),
                     "DIR/worker.yaml: request_queue.dead_leter_exchange (line 10): unknown key 'dead_leter_exchange' in request_queue (did you mean 'dead_letter_exchange'?); known keys: name, type, dead_letter_exchange, max_length, overflow")
         expectError(ConfigFixture.yaml(extra: "alow_loose_secret_files: true"),
-                    "DIR/worker.yaml: alow_loose_secret_files (line 8): unknown key 'alow_loose_secret_files' at the top level (did you mean 'allow_loose_secret_files'?); known keys: broker, request_queue, reply, accounts, allow, allow_loose_secret_files, workers, log, shutdown_timeout_s, rate_limit, turns, metrics, audit")
+                    "DIR/worker.yaml: alow_loose_secret_files (line 8): unknown key 'alow_loose_secret_files' at the top level (did you mean 'allow_loose_secret_files'?); known keys: broker, request_queue, reply, accounts, allow, allow_loose_secret_files, allow_core_dumps, workers, log, shutdown_timeout_s, rate_limit, turns, metrics, audit")
         expectError(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    digit: 8"),
                     "DIR/worker.yaml: accounts.sf-eu.digit (line 6): unknown key 'digit' in accounts.sf-eu (did you mean 'digits'?); known keys: secret_file, secret_env, algorithm, digits, period, issue")
     }

@@ -87,3 +87,54 @@ struct TurnConfigurationTests {
         #expect(loaded.turnQueues["sf-eu"] == loaded.configuration.requestQueue.turnQueueName(account: "sf-eu", key: loaded.accounts["sf-eu"]!.generator.key))
     }
 }
+
+/// Secret files: resolved once, checked on the opened descriptor, read from it.
+@Suite("Secret files")
+struct SecretFileTests {
+    func read(_ path: String, allowLoose: Bool = false) -> String {
+        do {
+            var bytes = try SecretFile.read(path: path, allowLoose: allowLoose) { ConfigurationError(keyPath: "k", message: $0) }
+            defer { SecretBytes.wipe(&bytes) }
+            return "read \(bytes.count) bytes"
+        } catch {
+            return error.message
+        }
+    }
+
+    @Test("A regular 0600 file is read; group or other bits only with allow_loose; a folder others may write never, unless sticky")
+    func rules() throws {
+        let fixture = ConfigFixture()
+        let key = fixture.writeSecret("secrets/a.key", "JBSWY3DPEHPK3PXP")
+        #expect(read(key) == "read 16 bytes")
+        chmod(key, 0o640)
+        #expect(read(key).hasSuffix("is accessible by group or others (mode 640); run chmod 600 on it, or set allow_loose_secret_files: true"))
+        #expect(read(key, allowLoose: true) == "read 16 bytes")
+        chmod(key, 0o600)
+        chmod(fixture.directory + "/secrets", 0o777)
+        #expect(read(key, allowLoose: true).contains("which group or others may write (mode 777)"))
+        chmod(fixture.directory + "/secrets", 0o1777)
+        #expect(read(key) == "read 16 bytes")
+        chmod(fixture.directory + "/secrets", 0o700)
+        #expect(read(fixture.directory + "/secrets").hasSuffix("is not a regular file"))
+    }
+
+    @Test("A link is followed once, and both folders are checked")
+    func links() throws {
+        let fixture = ConfigFixture()
+        let key = fixture.writeSecret("real/a.key", "JBSWY3DPEHPK3PXP")
+        let link = fixture.directory + "/a.key"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: key)
+        #expect(read(link) == "read 16 bytes")
+        chmod(fixture.directory + "/real", 0o757)
+        #expect(read(link).contains("real/a.key is in the folder \(fixture.directory)/real, which group or others may write"))
+    }
+
+    @Test("A key read from bytes: base32 and otpauth URIs, as from text")
+    func keyFromBytes() throws {
+        let base32 = try KeyText(utf8: Array("  jbsw y3dp ehpk 3pxp\n".utf8))
+        #expect(base32.key.constantTimeEquals(try KeyText("JBSWY3DPEHPK3PXP").key) && base32.uriParameters == nil)
+        let uri = try KeyText(utf8: Array("OTPAUTH://totp/x?secret=JBSWY3DPEHPK3PXP&digits=8".utf8))
+        #expect(uri.uriParameters?.digits == 8)
+        #expect(throws: KeyTextError.self) { try KeyText(utf8: Array("JBSWY3DPEHPK3PX1".utf8)) }
+    }
+}

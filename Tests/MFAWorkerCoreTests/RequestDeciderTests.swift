@@ -289,6 +289,21 @@ struct RateLimitTests {
         #expect(RateLimiter().isUnlimited)
     }
 
+    @Test("A reload carries the buckets over: no fresh burst, and at most the new burst")
+    func continuing() {
+        var running = RateLimiter(perRequester: RateLimit(ratePerSecond: 0.001, burst: 2), perAccount: RateLimit(ratePerSecond: 0.001, burst: 5))
+        #expect(running.admit(requester: "a", now: 0) == nil && running.admit(requester: "a", now: 0) == nil)
+        #expect(running.admit(requester: "a", now: 0) != nil)
+        for _ in 0..<4 { #expect(running.admit(account: "x", now: 0) == nil) }
+        var next = RateLimiter(perRequester: RateLimit(ratePerSecond: 0.001, burst: 10), perAccount: RateLimit(ratePerSecond: 0.001, burst: 1)).continuing(from: running)
+        #expect(next.admit(requester: "a", now: 0) != nil, "a reload gave a fresh burst")
+        #expect(next.admit(requester: "b", now: 0) == nil)
+        #expect(next.admit(account: "x", now: 0) == nil, "the account had one token left")
+        #expect(next.admit(account: "x", now: 0) != nil)
+        var unlimited = RateLimiter().continuing(from: running)
+        #expect(unlimited.admit(requester: "a", now: 0) == nil)
+    }
+
     @Test("The requester's rate comes after the shape and before the allowlist; the account's after it; both with retry_after_ms")
     func order() {
         var decider = RequestDecider(state: RequestDeciderTests.state)

@@ -21,6 +21,25 @@ public enum Broker {
     /// A connection as the test administrator (declares DLXs, deletes queues).
     public static func admin() throws -> AMQPConnection { try connect("mfa-test-admin") }
 
+    /// Adds a broker user with a robot's permissions (its own server-named
+    /// queues, publishing on the default exchange) and the password
+    /// ``password(of:)`` gives, through rabbitmqctl (about a second a call).
+    public static func addRobot(_ user: String) throws {
+        try ctl("add_user", user, password(of: user))
+        try ctl("set_permissions", "-p", "/", user, #"^amq\.gen-.*"#, #"^amq\.default$"#, #"^amq\.gen-.*"#)
+    }
+
+    public static func deleteUser(_ user: String) throws {
+        try ctl("delete_user", user)
+    }
+
+    private static func ctl(_ arguments: String...) throws {
+        let result = try run("/bin/bash", [repositoryRoot + "/scripts/broker.sh", "ctl"] + arguments)
+        guard result.status == 0 else {
+            throw NSError(domain: "rabbitmqctl", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: "rabbitmqctl \(arguments.first ?? ""): \(result.stderr)"])
+        }
+    }
+
     /// A unique request queue name the worker user may configure.
     public static func uniqueQueueName(_ label: String = "test") -> String {
         "mfa-code-request-\(label)-\(UUID().uuidString.prefix(8).lowercased())"
