@@ -54,6 +54,9 @@ listeners.tcp.default = 127.0.0.1:$port
 load_definitions = $state/definitions.json
 log.file.level = warning
 log.console = false
+# A request is at most 4 KiB; a message of up to 128 MiB (the default) would
+# be read whole into a consumer's memory before it is refused.
+max_message_size = 1048576
 ${MFA_BROKER_CONF_EXTRA:-}
 CONF
     [ -f "$state/enabled_plugins" ] || echo "[${MFA_BROKER_PLUGINS:-}]." > "$state/enabled_plugins"

@@ -183,12 +183,14 @@ extension AMQPConnection {
         if has(AMQP_BASIC_DELIVERY_MODE_FLAG) { properties.deliveryMode = MessageProperties.DeliveryMode(rawValue: raw.delivery_mode) }
         if has(AMQP_BASIC_PRIORITY_FLAG) { properties.priority = raw.priority }
         if has(AMQP_BASIC_CORRELATION_ID_FLAG) { properties.correlationID = array(raw.correlation_id) }
-        if has(AMQP_BASIC_REPLY_TO_FLAG) { properties.replyTo = string(raw.reply_to) }
+        // Not UTF-8: no usable reply_to (and a lossy decoding would be a
+        // different, possibly over-long, name).
+        if has(AMQP_BASIC_REPLY_TO_FLAG) { properties.replyTo = strictString(raw.reply_to) }
         if has(AMQP_BASIC_EXPIRATION_FLAG) { properties.expiration = string(raw.expiration) }
         if has(AMQP_BASIC_MESSAGE_ID_FLAG) { properties.messageID = string(raw.message_id) }
         if has(AMQP_BASIC_TIMESTAMP_FLAG) { properties.timestamp = raw.timestamp }
         if has(AMQP_BASIC_TYPE_FLAG) { properties.type = string(raw.type) }
-        if has(AMQP_BASIC_USER_ID_FLAG) { properties.userID = string(raw.user_id) }
+        if has(AMQP_BASIC_USER_ID_FLAG) { properties.userID = strictString(raw.user_id) }
         if has(AMQP_BASIC_APP_ID_FLAG) { properties.appID = string(raw.app_id) }
         if has(AMQP_BASIC_HEADERS_FLAG), raw.headers.num_entries > 0, let entries = raw.headers.entries {
             properties.headerNames = (0..<Int(raw.headers.num_entries)).map { string(entries[$0].key) }

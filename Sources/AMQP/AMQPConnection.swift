@@ -61,13 +61,11 @@ public final class AMQPConnection {
                 }
             }
             if let cert = tls.certFile, let key = tls.keyFile {
-                let status = if let pem = tls.keyPEM {
-                    pem.withUnsafeBytes { amqp_ssl_socket_set_key_buffer(socket, arena.cString(cert), $0.baseAddress, $0.count) }
-                } else {
-                    amqp_ssl_socket_set_key(socket, arena.cString(cert), arena.cString(key))
-                }
+                let status = amqp_ssl_socket_set_key(socket, arena.cString(cert), arena.cString(key))
                 guard status == AMQP_STATUS_OK.rawValue else {
-                    throw .tlsSetup("cannot load the client certificate \(cert) with key \(key): \(Self.statusText(status))")
+                    // A key handed over as an open descriptor is named by what it is.
+                    let keyName = key.hasPrefix("/proc/self/fd/") ? "its key" : "key \(key)"
+                    throw .tlsSetup("cannot load the client certificate \(cert) with \(keyName): \(Self.statusText(status))")
                 }
             } else if tls.certFile != nil || tls.keyFile != nil {
                 throw .tlsSetup("a client certificate needs both cert_file and key_file")
@@ -248,6 +246,15 @@ public final class AMQPConnection {
     static func string(_ bytes: amqp_bytes_t) -> String {
         guard bytes.len > 0, let pointer = bytes.bytes else { return "" }
         return String(decoding: UnsafeRawBufferPointer(start: pointer, count: bytes.len), as: UTF8.self)
+    }
+
+    /// The text when `bytes` are valid UTF-8, else nil: for the properties
+    /// that name something (a queue to publish to, a user), where a lossy
+    /// decoding could turn two byte strings into one name, or one into a
+    /// name longer than an AMQP short string.
+    static func strictString(_ bytes: amqp_bytes_t) -> String? {
+        guard bytes.len > 0, let pointer = bytes.bytes else { return "" }
+        return String(validating: UnsafeRawBufferPointer(start: pointer, count: bytes.len), as: UTF8.self)
     }
 
     static func array(_ bytes: amqp_bytes_t) -> [UInt8] {

@@ -22,17 +22,13 @@ public struct ConnectionSettings: Sendable {
         /// Client certificate and key (PEM), for EXTERNAL login or mutual TLS.
         public var certFile: String?
         public var keyFile: String?
-        /// The key's PEM, read and checked by the caller (the worker reads
-        /// it as a secret file): used instead of reading `keyFile` again.
-        public var keyPEM: [UInt8]?
         public var verifyPeer: Bool
         public var verifyHostname: Bool
 
-        public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, keyPEM: [UInt8]? = nil, verifyPeer: Bool = true, verifyHostname: Bool = true) {
+        public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, verifyPeer: Bool = true, verifyHostname: Bool = true) {
             self.caFile = caFile
             self.certFile = certFile
             self.keyFile = keyFile
-            self.keyPEM = keyPEM
             self.verifyPeer = verifyPeer
             self.verifyHostname = verifyHostname
         }

@@ -175,6 +175,9 @@ extension WorkerConfiguration {
         if let maxWait = mapping.optional("default_max_wait_ms") {
             settings.defaultMaxWaitMilliseconds = try maxWait.int(in: 0...RequestBody.largestMaxWait)
         }
+        if let held = mapping.optional("max_held_per_requester") {
+            settings.maxHeldPerRequester = try held.int(in: 1...1_000_000)
+        }
         try mapping.finish()
         return settings
     }

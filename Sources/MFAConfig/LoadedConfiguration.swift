@@ -30,9 +30,10 @@ public struct LoadedConfiguration: Sendable {
     public let warnings: [String]
     /// The turn queue of each `once_per_window` account, by account.
     public let turnQueues: [String: String]
-    /// `broker.tls.key_file`'s PEM, read as a secret file (the connection
-    /// hands these bytes to OpenSSL rather than the path).
-    public let tlsKey: [UInt8]?
+    /// `broker.tls.key_file`, opened and checked as a secret file and kept
+    /// open: OpenSSL reads the key through `/proc/self/fd/N`, the very file
+    /// that was checked, on every connection.
+    public let tlsKeyPath: String?
 
     /// Loads every account's secret. Errors name the account and the file or
     /// variable, never the secret.
@@ -49,10 +50,11 @@ public struct LoadedConfiguration: Sendable {
         self.accounts = accounts
         self.warnings = warnings
         turnQueues = Self.turnQueues(of: accounts, queue: configuration.requestQueue)
-        tlsKey = try configuration.broker.tls.keyFile.map { (path) throws(ConfigurationError) in
-            try SecretFile.read(path: path, allowLoose: configuration.allowLooseSecretFiles, maxBytes: 64 * 1024) { message in
+        tlsKeyPath = try configuration.broker.tls.keyFile.map { (path) throws(ConfigurationError) in
+            let descriptor = try SecretFile.open(path: path, allowLoose: configuration.allowLooseSecretFiles, forWriting: false) { message in
                 ConfigurationError(file: configuration.file, keyPath: "broker.tls.key_file", message: message)
             }
+            return "/proc/self/fd/\(descriptor)"
         }
     }
 
@@ -101,7 +103,7 @@ public struct LoadedConfiguration: Sendable {
         brokerPassword = running.brokerPassword
         warnings = next.warnings
         turnQueues = next.turnQueues
-        tlsKey = running.tlsKey
+        tlsKeyPath = running.tlsKeyPath
     }
 
     /// The accounts that hand out each window once, sorted: each has a turn

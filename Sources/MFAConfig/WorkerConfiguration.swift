@@ -147,15 +147,24 @@ public struct ReplySettings: Sendable, Equatable {
     /// `max_wait_ms` for requests that do not say: the longest a request
     /// waits for its window before it is answered `busy`.
     public var defaultMaxWaitMilliseconds: Int
+    /// Requests one requester may have held for their window at once
+    /// (`min_validity_ms`), across consumer threads; past them, `busy`.
+    public var maxHeldPerRequester: Int
 
-    public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int, defaultMaxWaitMilliseconds: Int = ReplySettings.standardMaxWaitMilliseconds) {
+    public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int, defaultMaxWaitMilliseconds: Int = ReplySettings.standardMaxWaitMilliseconds, maxHeldPerRequester: Int = ReplySettings.standardMaxHeldPerRequester) {
         self.maxTTLMilliseconds = maxTTLMilliseconds
         self.defaultMinValidityMilliseconds = defaultMinValidityMilliseconds
         self.defaultMaxWaitMilliseconds = defaultMaxWaitMilliseconds
+        self.maxHeldPerRequester = maxHeldPerRequester
     }
 
+    public static let standardMaxHeldPerRequester = 100
+
     public static let standardMaxWaitMilliseconds = 60_000
-    public static let `default` = ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 0)
+    /// A code with less than 5 s left is likely to expire before a robot
+    /// has typed it, and a wrong code counts towards the site's lockout.
+    public static let standardMinValidityMilliseconds = 5_000
+    public static let `default` = ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: standardMinValidityMilliseconds)
 }
 
 public struct LogSettings: Sendable, Equatable {

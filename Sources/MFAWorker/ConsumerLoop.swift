@@ -25,6 +25,14 @@ final class ConsumerLoop: ConnectionSession {
     /// this tag. Sent as one `multiple` ack once the frames already read are
     /// handled, so that a burst of confirms costs the broker one ack.
     private var ackUpTo: UInt64?
+    /// Deliveries not yet settled on this connection, with their
+    /// fingerprints (``RedeliveryGuard``): if the connection is lost, each
+    /// takes a strike.
+    private var inFlight: [UInt64: Int] = [:]
+    /// Requests nobody can be answered for, and poison, logged without flooding.
+    private var rejections = CountedNotices<String>(burst: 5)
+    /// Replies the broker refused (their queue refuses messages).
+    private var refusals = CountedNotices<String>()
 
     init(index: Int, runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
         self.index = index
@@ -51,6 +59,8 @@ final class ConsumerLoop: ConnectionSession {
         confirms.reset()
         ackUpTo = nil
         consumerTag = nil
+        shared.connectionLost(inFlight: inFlight.values)
+        inFlight = [:]
     }
 
     var unansweredOnStop: String { "\(schedule.count) held requests cannot be answered" }
@@ -93,6 +103,7 @@ final class ConsumerLoop: ConnectionSession {
             if case .timeout = event {
                 LogSink.flush()
                 shared.audit.flush()
+                logDue()
             }
         }
     }
@@ -116,14 +127,30 @@ final class ConsumerLoop: ConnectionSession {
                 // multiple ack will do, sent before the loop waits again.
                 ackUpTo = max(ackUpTo ?? 0, last)
             } else {
-                for tag in settled.tags { try connection.ack(deliveryTag: tag) }
+                for tag in settled.tags { try ack(tag, connection) }
             }
         case .publisherNack(let sequence, let multiple):
-            // The broker lost the replies: give the requests back to be answered again.
-            for tag in confirms.confirmed(upTo: sequence, multiple: multiple).tags {
-                try connection.nack(deliveryTag: tag, multiple: false, requeue: true)
+            // A forwarded turn the broker lost: the request goes back, to be
+            // passed on again. A refused reply (its queue takes no more
+            // messages): sending it again would be refused again, so the
+            // request is settled, as for a reply whose queue is gone.
+            let settled = confirms.confirmed(upTo: sequence, multiple: multiple)
+            for tag in settled.tags {
+                if settled.forwarded.contains(tag) {
+                    try connection.nack(deliveryTag: tag, multiple: false, requeue: true)
+                    inFlight[tag] = nil
+                } else {
+                    try ack(tag, connection)
+                }
             }
-            logger.warning("the broker refused replies; their requests go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
+            let replies = settled.tags.count - settled.forwarded.count
+            if !settled.forwarded.isEmpty {
+                logger.warning("the broker refused turns; their requests go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
+            }
+            if replies > 0 {
+                shared.statistics.unroutableReplies.add(replies, ordering: .relaxed)
+                noteRefusal("\(replies) replies")
+            }
         case .consumerCancelled:
             logger.warning("the broker cancelled the consumer; consuming again", metadata: ["reason": "queue deleted or its node lost"])
             try runtime.declareRequestQueue(on: connection)
@@ -147,6 +174,41 @@ final class ConsumerLoop: ConnectionSession {
         guard let tag = ackUpTo else { return }
         ackUpTo = nil
         try connection.ack(deliveryTag: tag, multiple: true)
+        inFlight = inFlight.filter { $0.key > tag }
+    }
+
+    /// Acknowledges one delivery: settled, no longer in flight.
+    private func ack(_ tag: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
+        try connection.ack(deliveryTag: tag)
+        inFlight[tag] = nil
+    }
+
+    private func noteRefusal(_ what: String) {
+        switch refusals.note("refused", what, now: SystemTime.unixMilliseconds()) {
+        case .say: logRefusals([what: 1])
+        case .summarize(let counts): logRefusals(counts)
+        case .hold: break
+        }
+    }
+
+    private func logRefusals(_ counts: [String: Int]) {
+        logger.warning("the broker refused replies: their queues take no more messages; not sent again", metadata: [
+            "reason": .string(counts.keys.count == 1 && counts.values.first == 1 ? counts.keys.first! : CountedNotices<String>.describe(counts)),
+        ])
+    }
+
+    /// Summaries whose minute has passed.
+    private func logDue() {
+        let now = SystemTime.unixMilliseconds()
+        for (requester, counts) in rejections.due(now: now) { logRejections(requester, counts) }
+        for (_, counts) in refusals.due(now: now) { logRefusals(counts) }
+    }
+
+    private func logRejections(_ requester: String, _ counts: [String: Int]) {
+        logger.warning("requests rejected", metadata: [
+            "requester": .string(requester), "outcome": "rejected",
+            "reason": .string(CountedNotices<String>.describe(counts) + " since the last such line"),
+        ])
     }
 
     private func handle(_ delivery: Delivery, _ connection: AMQPConnection) throws(AMQPError) {
@@ -156,37 +218,68 @@ final class ConsumerLoop: ConnectionSession {
         let now = SystemTime.unixMilliseconds()
         shared.statistics.lastDeliveryMilliseconds.store(now, ordering: .relaxed)
         let properties = delivery.properties
+        let fingerprint = RedeliveryGuard.fingerprint(userID: properties.userID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: delivery.body)
+        if delivery.redelivered && shared.isPoison(fingerprint) {
+            // It was in flight on every connection lost lately: handling it
+            // again would lose this one too.
+            try connection.reject(deliveryTag: delivery.deliveryTag, requeue: false)
+            shared.metrics.counted(.rejected, nanoseconds: DispatchTime.now().uptimeNanoseconds &- received)
+            reject(properties.userID, properties.correlationID, "redelivered after lost connections, dropped as poison", quiet: false)
+            return
+        }
+        inFlight[delivery.deliveryTag] = fingerprint
         let request = RequestMessage(
             body: delivery.body, replyTo: properties.replyTo, correlationID: properties.correlationID,
             userID: properties.userID, contentType: properties.contentType, type: properties.type
         )
         let shared = self.shared
-        // Every request of a requester takes from its rate, whatever it asks.
-        let requesterWait = properties.userID.flatMap { shared.admit(requester: $0, now: now) }
+        // Every request takes from its requester's rate, whatever it asks
+        // (without user_id: one bucket for all such requests).
+        let requesterWait = shared.admit(requester: properties.userID ?? "", now: now)
         switch decider.decide(request, now: now, receivedAt: received, requesterWait: requesterWait, admitAccount: { shared.admit(account: $0, now: $1) }) {
         case .reply(let reply):
             try publish(reply, answering: delivery.deliveryTag, connection)
             output.record(reply, receivedAt: received)
         case .schedule(let pending, let due):
+            // A requester holds so many at most; past them, busy.
+            guard shared.hold(requester: pending.requester, limit: decider.state.reply.maxHeldPerRequester) else {
+                let reply = decider.busy(pending, retryAfterMilliseconds: due - now, now: now)
+                try publish(reply, answering: delivery.deliveryTag, connection)
+                output.record(reply, receivedAt: received)
+                return
+            }
             schedule.add(pending, dueMilliseconds: due)
             shared.statistics.repliesPending.add(1, ordering: .relaxed)
             // Acknowledged now, so that waiting requests never fill the
             // prefetch window; the worker keeps it until it answers.
-            try connection.ack(deliveryTag: delivery.deliveryTag)
+            try ack(delivery.deliveryTag, connection)
             logger.debug("request held for the next window", metadata: [
                 "requester": .string(pending.requester), "account": .string(pending.account),
                 "correlation_id": .string(TextEscaping.correlationID(pending.correlationID)),
             ])
         case .takeTurn(let turn):
             try takeTurn(turn, answering: delivery.deliveryTag, connection)
-        case .reject(let requester, let correlationID):
+        case .reject(let requester, let correlationID, let reason, let quiet):
             try connection.reject(deliveryTag: delivery.deliveryTag, requeue: false)
+            inFlight[delivery.deliveryTag] = nil
             shared.metrics.counted(.rejected, nanoseconds: DispatchTime.now().uptimeNanoseconds &- received)
-            logger.warning("request without reply_to rejected", metadata: [
-                "requester": .string(requester ?? "-"),
-                "correlation_id": .string(TextEscaping.correlationID(correlationID)),
-                "outcome": "rejected",
+            reject(requester, correlationID, reason.rawValue, quiet: quiet)
+        }
+    }
+
+    /// Logs a rejected request: a line each for the first few of a minute
+    /// per requester (none over its rate), then counts.
+    private func reject(_ requester: String?, _ correlationID: [UInt8]?, _ reason: String, quiet: Bool) {
+        let name = requester ?? "-"
+        let verdict = rejections.note(name, reason, now: SystemTime.unixMilliseconds())
+        switch quiet ? (verdict == .say ? .hold : verdict) : verdict {
+        case .say:
+            logger.warning("request rejected: nobody can be answered", metadata: [
+                "requester": .string(name), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
+                "outcome": "rejected", "reason": .string(reason),
             ])
+        case .summarize(let counts): logRejections(name, counts)
+        case .hold: break
         }
     }
 
@@ -194,6 +287,7 @@ final class ConsumerLoop: ConnectionSession {
         guard let due = schedule.nextDue, due <= now else { return }
         for pending in schedule.popDue(now: now) {
             shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
+            shared.release(requester: pending.requester)
             let reply = decider.complete(pending, now: SystemTime.unixMilliseconds())
             try publish(reply, answering: nil, connection)
             output.record(reply, receivedAt: pending.receivedAt)
@@ -208,11 +302,11 @@ final class ConsumerLoop: ConnectionSession {
         try settle(deliveryTag, afterPublish: sequence, connection)
     }
 
-    private func settle(_ deliveryTag: UInt64?, afterPublish sequence: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
+    private func settle(_ deliveryTag: UInt64?, afterPublish sequence: UInt64, kind: ConfirmTracker.Kind = .reply, _ connection: AMQPConnection) throws(AMQPError) {
         if connection.publisherConfirmsEnabled {
-            confirms.published(sequence: sequence, deliveryTag: deliveryTag)
+            confirms.published(sequence: sequence, deliveryTag: deliveryTag, kind: kind)
         } else if let deliveryTag {
-            try connection.ack(deliveryTag: deliveryTag)
+            try ack(deliveryTag, connection)
         }
     }
 
@@ -228,7 +322,7 @@ final class ConsumerLoop: ConnectionSession {
             return
         }
         let sequence = try connection.publish(.request(turn), to: queue, as: runtime.login)
-        try settle(deliveryTag, afterPublish: sequence, connection)
+        try settle(deliveryTag, afterPublish: sequence, kind: .forward, connection)
         logger.debug("request waits for its turn", metadata: [
             "requester": .string(turn.requester), "account": .string(turn.account),
             "correlation_id": .string(TextEscaping.correlationID(turn.correlationID)),
@@ -275,6 +369,7 @@ final class ConsumerLoop: ConnectionSession {
                 keep.add(pending, dueMilliseconds: due)
             } else {
                 shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
+                shared.release(requester: pending.requester)
                 let reply = decider.unavailable(pending, now: start, retryAfterMilliseconds: due - start)
                 try publish(reply, answering: nil, connection)
                 output.record(reply, receivedAt: pending.receivedAt)

@@ -16,7 +16,7 @@ struct ReplyOutput {
     let login: String
 
     /// Publishes `reply` with every property of the protocol and
-    /// `mandatory`; returns the publish's sequence number (0 without
+    /// `mandatory` (but to a direct reply-to); returns the publish's sequence number (0 without
     /// publisher confirms).
     func publish(_ reply: Reply, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
         // The audit record reaches the kernel before the reply leaves: a
@@ -32,8 +32,14 @@ struct ReplyOutput {
             type: ProtocolConstants.replyType,
             userID: login
         )
-        return try connection.publish(routingKey: reply.routingKey, mandatory: true, properties: properties, body: reply.body)
+        // Direct reply-to: RabbitMQ delivers the reply and yet returns it as
+        // unroutable (312 NO_ROUTE) when it is mandatory, so it is not; a
+        // requester gone away is simply not answered (the broker drops it).
+        let mandatory = !reply.routingKey.hasPrefix(Self.directReplyTo)
+        return try connection.publish(routingKey: reply.routingKey, mandatory: mandatory, properties: properties, body: reply.body)
     }
+
+    static let directReplyTo = "amq.rabbitmq.reply-to"
 
     /// Counts and logs a reply sent (audited as it was published);
     /// `receivedAt` is the uptime (ns) when the request came in.
@@ -41,8 +47,11 @@ struct ReplyOutput {
         let nanoseconds = DispatchTime.now().uptimeNanoseconds &- receivedAt
         shared.metrics.counted(reply.outcome, nanoseconds: nanoseconds)
         if reply.quiet {
-            if let counts = shared.noteQuiet(requester: reply.requester ?? "-", outcome: reply.outcome.rawValue, now: SystemTime.unixMilliseconds()) {
-                Self.refusedOverRate(reply.requester ?? "-", counts, logger: logger, audit: shared.audit)
+            let requester = reply.requester ?? "-"
+            switch shared.noteQuiet(requester: requester, outcome: reply.outcome.rawValue, now: SystemTime.unixMilliseconds()) {
+            case .say: Self.refusedOverRate(requester, [reply.outcome.rawValue: 1], logger: logger, audit: shared.audit)
+            case .summarize(let counts): Self.refusedOverRate(requester, counts, logger: logger, audit: shared.audit)
+            case .hold: break
             }
             return
         }

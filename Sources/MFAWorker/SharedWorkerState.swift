@@ -1,4 +1,6 @@
+import MFAConfig
 import MFAWorkerCore
+import TOTP
 import Synchronization
 
 /// What the consumer threads share: the current service state (swapped
@@ -12,6 +14,10 @@ public final class SharedWorkerState: Sendable {
     private let limited: Atomic<Bool>
     /// Refusals of requesters over their rate, summarised per requester.
     private let quietRefusals = Mutex(CountedNotices<String>())
+    /// Messages in flight on connections that were lost (any thread's).
+    private let redeliveries = Mutex(RedeliveryGuard())
+    /// Requests held for their window, per requester, across threads.
+    private let held = Mutex<[UserName: Int]>([:])
     public let statistics: WorkerStatistics
     public let metrics: WorkerMetrics
     public let audit: AuditTrail
@@ -39,9 +45,41 @@ public final class SharedWorkerState: Sendable {
         return limiter.withLock { $0.admit(account: account, now: now) }
     }
 
-    /// A quiet refusal (``Reply/quiet``): the counts to log now, or nil.
-    public func noteQuiet(requester: String, outcome: String, now: Int64) -> [String: Int]? {
+    /// A quiet refusal (``Reply/quiet``): what to log of it.
+    public func noteQuiet(requester: String, outcome: String, now: Int64) -> CountedNotices<String>.Verdict {
         quietRefusals.withLock { $0.note(requester, outcome, now: now) }
+    }
+
+    /// A connection was lost with these messages in flight.
+    public func connectionLost(inFlight fingerprints: some Sequence<Int>) {
+        let now = SystemTime.unixMilliseconds()
+        redeliveries.withLock { $0.connectionLost(inFlight: fingerprints, now: now) }
+    }
+
+    /// Whether a redelivered message was in flight on too many lost
+    /// connections to be handled again.
+    public func isPoison(_ fingerprint: Int) -> Bool {
+        redeliveries.withLock { $0.isPoison(fingerprint) }
+    }
+
+    /// Takes a place for a held request of `requester`; false when it holds
+    /// `limit` already (it is answered `busy` instead).
+    public func hold(requester: String, limit: Int) -> Bool {
+        held.withLock { counts in
+            let name = UserName(requester)
+            guard counts[name, default: 0] < limit else { return false }
+            counts[name, default: 0] += 1
+            return true
+        }
+    }
+
+    /// A held request of `requester` was answered (or will never be).
+    public func release(requester: String) {
+        held.withLock { counts in
+            let name = UserName(requester)
+            guard let count = counts[name] else { return }
+            counts[name] = count > 1 ? count - 1 : nil
+        }
     }
 
     /// Quiet refusals not yet logged whose minute has passed.

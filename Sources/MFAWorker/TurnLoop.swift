@@ -39,6 +39,9 @@ final class TurnLoop: ConnectionSession {
     private var tags: [String: String] = [:]
     /// Dropped messages, logged at most once a minute per account.
     private var drops = CountedNotices<String>()
+    /// Turns not yet settled on this connection, with their fingerprints
+    /// (``RedeliveryGuard``).
+    private var inFlight: [UInt64: Int] = [:]
     /// Replies whose record the broker has confirmed, by the window's start.
     private var schedule = ReplySchedule()
     /// Replies whose window's record is not confirmed yet: no code leaves
@@ -88,6 +91,8 @@ final class TurnLoop: ConnectionSession {
         // What this connection held goes back to the turn queues with it:
         // those turns are given a window again by the next holder.
         releaseKeepers()
+        shared.connectionLost(inFlight: inFlight.values)
+        inFlight = [:]
         confirms.reset()
         shared.statistics.repliesPending.subtract(schedule.count + unconfirmed.count, ordering: .relaxed)
         schedule = ReplySchedule()
@@ -162,7 +167,7 @@ final class TurnLoop: ConnectionSession {
             throw .library(operation: "turn record", reason: "the broker could not route it to \(message.routingKey): \(message.replyCode) \(message.replyText)")
         case .publisherAck(let sequence, let multiple):
             for tag in confirms.confirmed(upTo: sequence, multiple: multiple).tags {
-                try connection.ack(deliveryTag: tag)
+                try ack(tag, connection)
             }
             let now = SystemTime.unixMilliseconds()
             let timeout = Int64(runtime.consumerTimeoutMilliseconds)
@@ -172,15 +177,18 @@ final class TurnLoop: ConnectionSession {
                     // consumer_timeout: its window is recorded, so the
                     // worker keeps it from here, as it keeps requests
                     // waiting for the next window.
-                    try connection.ack(deliveryTag: tag)
+                    try ack(tag, connection)
                     entry.pending.deliveryTag = nil
                 }
                 schedule.add(entry.pending, dueMilliseconds: entry.due)
             }
         case .publisherNack(let sequence, let multiple):
-            // Lost replies, or lost records: their turns go back to be
-            // given a window again (a lost record's window is not used).
-            var deliveries = confirms.confirmed(upTo: sequence, multiple: multiple).tags
+            // Lost records or turns sent round again: their turns go back to
+            // be given a window again (a lost record's window is not used).
+            // A refused reply (its queue takes no more messages) is not sent
+            // again: its turn is settled, its window spent.
+            let settled = confirms.confirmed(upTo: sequence, multiple: multiple)
+            var deliveries = settled.forwarded
             for entry in takeUnconfirmed(upTo: sequence, multiple: multiple) {
                 shared.statistics.repliesPending.subtract(1, ordering: .relaxed)
                 release(entry.pending)
@@ -188,8 +196,17 @@ final class TurnLoop: ConnectionSession {
             }
             for tag in deliveries {
                 try connection.nack(deliveryTag: tag, multiple: false, requeue: true)
+                inFlight[tag] = nil
             }
-            logger.warning("the broker refused turn records or replies; their turns go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
+            let refused = settled.tags.filter { !settled.forwarded.contains($0) }
+            for tag in refused { try ack(tag, connection) }
+            if !deliveries.isEmpty {
+                logger.warning("the broker refused turn records; their turns go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
+            }
+            if !refused.isEmpty {
+                shared.statistics.unroutableReplies.add(refused.count, ordering: .relaxed)
+                logger.warning("the broker refused replies: their queues take no more messages; not sent again", metadata: ["reason": .string("\(refused.count) replies")])
+            }
         case .consumerCancelled(let tag):
             // A turn queue was deleted or lost its node: begin again on a
             // new connection, so that every turn it held is returned at once.
@@ -234,10 +251,23 @@ final class TurnLoop: ConnectionSession {
         switch gate.admit(userID: properties.userID, type: properties.type, messageID: properties.messageID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: delivery.body) {
         case .success(let admitted):
             message = admitted
+            if case .request = admitted {
+                let fingerprint = RedeliveryGuard.fingerprint(userID: properties.userID, replyTo: properties.replyTo, correlationID: properties.correlationID, body: delivery.body)
+                if delivery.redelivered && shared.isPoison(fingerprint) {
+                    // In flight on every turns connection lost lately: not
+                    // handled again (its requester hears nothing and asks again).
+                    message = nil
+                    logger.warning("a turn redelivered after lost connections was dropped as poison", metadata: ["account": .string(keeper.account)])
+                } else {
+                    inFlight[delivery.deliveryTag] = fingerprint
+                }
+            }
         case .failure(let reason):
             shared.metrics.dropped(reason)
-            if let counts = drops.note(keeper.account, reason.rawValue, now: now) {
-                logDrops([(keeper.account, counts)])
+            switch drops.note(keeper.account, reason.rawValue, now: now) {
+            case .say: logDrops([(keeper.account, [reason.rawValue: 1])])
+            case .summarize(let counts): logDrops([(keeper.account, counts)])
+            case .hold: break
             }
         }
         let actions = keeper.received(message, deliveryTag: delivery.deliveryTag, now: now, period: period(of: keeper.account))
@@ -259,6 +289,12 @@ final class TurnLoop: ConnectionSession {
                 "account": .string(account), "reason": .string(CountedNotices<String>.describe(counts)),
             ])
         }
+    }
+
+    /// Acknowledges a delivery: settled, no longer in flight.
+    private func ack(_ tag: UInt64, _ connection: AMQPConnection) throws(AMQPError) {
+        try connection.ack(deliveryTag: tag)
+        inFlight[tag] = nil
     }
 
     /// The requester of `pending` no longer holds its window.
@@ -327,7 +363,7 @@ final class TurnLoop: ConnectionSession {
             throw .library(operation: "turn record", reason: "no turn queue for an account")
         }
         let sequence = try connection.publish(message, to: queue, as: runtime.login)
-        confirms.published(sequence: sequence, deliveryTag: deliveryTag)
+        confirms.published(sequence: sequence, deliveryTag: deliveryTag, kind: .forward)
         return sequence
     }
 

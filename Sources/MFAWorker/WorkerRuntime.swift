@@ -36,7 +36,7 @@ public struct WorkerRuntime: Sendable {
                 password: loaded.brokerPassword?.text,
                 heartbeatSeconds: broker.heartbeatSeconds,
                 tls: ConnectionSettings.TLS(
-                    caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile, keyPEM: loaded.tlsKey,
+                    caFile: tls.caFile, certFile: tls.certFile, keyFile: loaded.tlsKeyPath ?? tls.keyFile,
                     verifyPeer: tls.verifyPeer, verifyHostname: tls.verifyHostname
                 ),
                 timeoutMilliseconds: broker.connectTimeoutMilliseconds,

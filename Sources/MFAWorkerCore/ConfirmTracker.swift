@@ -6,7 +6,17 @@
 /// reply as unroutable, which it confirms too). Replies to requests that
 /// were acknowledged when scheduled carry no delivery tag.
 public struct ConfirmTracker: Sendable {
-    private var entries: [(sequence: UInt64, deliveryTag: UInt64?)] = []
+    /// What a publish was, which says what its nack means.
+    public enum Kind: Sendable, Equatable {
+        /// A reply: refused by the broker (its queue refuses messages), it
+        /// is not sent again; the request is settled.
+        case reply
+        /// The request passed on (a turn written to a turn queue): lost by
+        /// the broker, the request goes back to be handled again.
+        case forward
+    }
+
+    private var entries: [(sequence: UInt64, deliveryTag: UInt64?, kind: Kind)] = []
     private var head = 0
 
     public init() {}
@@ -14,8 +24,8 @@ public struct ConfirmTracker: Sendable {
     /// Replies published and not yet confirmed.
     public var outstanding: Int { entries.count - head }
 
-    public mutating func published(sequence: UInt64, deliveryTag: UInt64?) {
-        entries.append((sequence, deliveryTag))
+    public mutating func published(sequence: UInt64, deliveryTag: UInt64?, kind: Kind = .reply) {
+        entries.append((sequence, deliveryTag, kind))
     }
 
     /// The requests a confirm settles.
@@ -26,10 +36,13 @@ public struct ConfirmTracker: Sendable {
         /// `basic.ack` with `multiple` up to the last tag settles exactly
         /// them (every earlier delivery was settled already).
         public var areOldest: Bool
+        /// Of `tags`, those whose publish passed the request on (``Kind/forward``).
+        public var forwarded: [UInt64] = []
 
-        public init(tags: [UInt64], areOldest: Bool) {
+        public init(tags: [UInt64], areOldest: Bool, forwarded: [UInt64] = []) {
             self.tags = tags
             self.areOldest = areOldest
+            self.forwarded = forwarded
         }
     }
 
@@ -38,14 +51,20 @@ public struct ConfirmTracker: Sendable {
     /// to give back).
     public mutating func confirmed(upTo sequence: UInt64, multiple: Bool) -> Settled {
         var tags: [UInt64] = []
+        var forwarded: [UInt64] = []
         var areOldest = true
+        func take(_ entry: (sequence: UInt64, deliveryTag: UInt64?, kind: Kind)) {
+            guard let tag = entry.deliveryTag else { return }
+            tags.append(tag)
+            if entry.kind == .forward { forwarded.append(tag) }
+        }
         if multiple {
             while head < entries.count, entries[head].sequence <= sequence {
-                if let tag = entries[head].deliveryTag { tags.append(tag) }
+                take(entries[head])
                 head += 1
             }
         } else if let index = entries[head...].firstIndex(where: { $0.sequence == sequence }) {
-            if let tag = entries[index].deliveryTag { tags.append(tag) }
+            take(entries[index])
             if index == head {
                 head += 1
             } else {
@@ -54,7 +73,7 @@ public struct ConfirmTracker: Sendable {
             }
         }
         compact()
-        return Settled(tags: tags, areOldest: areOldest)
+        return Settled(tags: tags, areOldest: areOldest, forwarded: forwarded)
     }
 
     /// The channel or connection is gone: unconfirmed requests will be

@@ -1,48 +1,70 @@
 /// Says when to write a line about something that can happen very often
 /// (messages dropped from a turn queue, a requester's refusals while it is
-/// over its rate): the first time at once, then at most once per interval
-/// with the counts since the last line, so that no sender can flood the
-/// log. Pure: the time comes in as Unix milliseconds.
+/// over its rate, requests nobody can be answered for): the first `burst`
+/// of an interval one line each, the rest in one line with their counts at
+/// the end of the interval, so that no sender can flood the log. Pure: the
+/// time comes in as Unix milliseconds.
 public struct CountedNotices<Key: Hashable & Sendable>: Sendable {
     public let intervalMilliseconds: Int64
+    public let burst: Int
     private var entries: [Key: Entry] = [:]
 
     struct Entry: Sendable {
-        var lastSaid: Int64
+        var since: Int64
+        var said: Int
         var counts: [String: Int] = [:]
     }
 
-    public init(intervalMilliseconds: Int64 = 60_000) {
-        self.intervalMilliseconds = intervalMilliseconds
+    /// What to write about one occurrence.
+    public enum Verdict: Sendable, Equatable {
+        /// A line of its own.
+        case say
+        /// A line with these counts (this occurrence included), now.
+        case summarize([String: Int])
+        /// Nothing now: counted for a later summary (``due(now:)``).
+        case hold
     }
 
-    /// One more `kind` for `key`. Returns the counts to write now (this one
-    /// included), or nil when a line was written less than an interval ago.
-    public mutating func note(_ key: Key, _ kind: String, now: Int64) -> [String: Int]? {
+    public init(intervalMilliseconds: Int64 = 60_000, burst: Int = 1) {
+        self.intervalMilliseconds = intervalMilliseconds
+        self.burst = max(1, burst)
+    }
+
+    /// One more `kind` for `key`.
+    public mutating func note(_ key: Key, _ kind: String, now: Int64) -> Verdict {
         guard var entry = entries[key] else {
-            entries[key] = Entry(lastSaid: now)
-            return [kind: 1]
+            entries[key] = Entry(since: now, said: 1)
+            return .say
+        }
+        defer { entries[key] = entry }
+        if now - entry.since >= intervalMilliseconds {
+            entry.since = now
+            guard !entry.counts.isEmpty else {
+                entry.said = 1
+                return .say
+            }
+            entry.counts[kind, default: 0] += 1
+            defer { entry.counts = [:]; entry.said = 0 }
+            return .summarize(entry.counts)
+        }
+        if entry.said < burst {
+            entry.said += 1
+            return .say
         }
         entry.counts[kind, default: 0] += 1
-        if now - entry.lastSaid >= intervalMilliseconds {
-            let counts = entry.counts
-            entries[key] = Entry(lastSaid: now)
-            return counts
-        }
-        entries[key] = entry
-        return nil
+        return .hold
     }
 
-    /// The counts not yet written whose interval has passed, to write now;
-    /// keys quiet for an interval are forgotten.
+    /// The counts held back whose interval has passed, to write now; keys
+    /// quiet for an interval are forgotten.
     public mutating func due(now: Int64) -> [(key: Key, counts: [String: Int])] {
         var lines: [(key: Key, counts: [String: Int])] = []
-        for (key, entry) in entries where now - entry.lastSaid >= intervalMilliseconds {
+        for (key, entry) in entries where now - entry.since >= intervalMilliseconds {
             if entry.counts.isEmpty {
                 entries[key] = nil
             } else {
                 lines.append((key, entry.counts))
-                entries[key] = Entry(lastSaid: now)
+                entries[key] = Entry(since: now, said: 0)
             }
         }
         return lines

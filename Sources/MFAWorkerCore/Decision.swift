@@ -11,9 +11,19 @@ public enum Decision: Sendable {
     /// A `once_per_window` account: send the checked request to the
     /// account's turn queue, and acknowledge it once the broker has it.
     case takeTurn(TurnRequest)
-    /// No `reply_to`: nobody can be answered. Reject without requeue (the
-    /// queue's dead-letter exchange takes it, where it has one).
-    case reject(requester: String?, correlationID: [UInt8]?)
+    /// Nobody can be answered: reject without requeue (the queue's
+    /// dead-letter exchange takes it, where it has one). `quiet`: the
+    /// requester is over its rate (logged in a summary only).
+    case reject(requester: String?, correlationID: [UInt8]?, reason: RejectReason, quiet: Bool)
+}
+
+/// Why a request cannot be answered at all.
+public enum RejectReason: String, Sendable {
+    /// No `reply_to`, an empty one, or one that is not UTF-8.
+    case noReplyTo = "no usable reply_to"
+    /// `reply_to` names the worker's own request queue or a turn queue: an
+    /// answer there would be read back by the worker.
+    case ownQueue = "reply_to names one of the worker's own queues"
 }
 
 /// A reply ready to publish, with what the log line and audit need.

@@ -44,7 +44,10 @@ public struct RequestDecider {
         admitAccount: (_ account: String, _ now: Int64) -> Int64? = { _, _ in nil }
     ) -> Decision {
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
-            return .reject(requester: request.userID, correlationID: request.correlationID)
+            return .reject(requester: request.userID, correlationID: request.correlationID, reason: .noReplyTo, quiet: requesterWait != nil)
+        }
+        guard !state.isOwnQueue(replyTo) else {
+            return .reject(requester: request.userID, correlationID: request.correlationID, reason: .ownQueue, quiet: requesterWait != nil)
         }
         var context = ReplyContext(replyTo: replyTo, correlationID: request.correlationID, requester: request.userID, now: now)
         context.quiet = requesterWait != nil
@@ -59,7 +62,7 @@ public struct RequestDecider {
         guard correlationID.count <= ProtocolConstants.maxCorrelationIDBytes else {
             return .reply(error(.badRequest, Messages.correlationIDTooLong, context))
         }
-        if let contentType = request.contentType, !Self.isJSONMediaType(contentType) {
+        if let contentType = request.contentType, !Self.isAcceptedMediaType(contentType) {
             return .reply(error(.badRequest, Messages.contentType, context))
         }
         if let type = request.type, type != ProtocolConstants.requestType {
@@ -128,6 +131,14 @@ public struct RequestDecider {
         var context = ReplyContext(replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, now: now)
         context.account = turn.account
         return error(.busy, reason, context, retryAfter: retryAfterMilliseconds)
+    }
+
+    /// The `busy` reply to a request whose requester holds as many
+    /// requests for their window as it may (`reply.max_held_per_requester`).
+    public mutating func busy(_ pending: PendingRequest, retryAfterMilliseconds: Int64, now: Int64) -> Reply {
+        var context = ReplyContext(replyTo: pending.replyTo, correlationID: pending.correlationID, requester: pending.requester, now: now)
+        context.account = pending.account
+        return error(.busy, Messages.heldAtLimit, context, retryAfter: retryAfterMilliseconds)
     }
 
     /// An `unavailable` reply for a turn that no worker can take: the
@@ -204,18 +215,25 @@ public struct RequestDecider {
         return code
     }
 
-    /// `application/json`, any case, with or without parameters.
-    static func isJSONMediaType(_ value: String) -> Bool {
+    /// `application/json`, or a generic byte type that popular clients put
+    /// on every message unless told otherwise (Bunny's and amqp-client's
+    /// `application/octet-stream`, kombu's `application/data`): these say
+    /// nothing about the body, which is read strictly as JSON all the same.
+    /// Any case, with or without parameters. Types that say the body is
+    /// something else (`text/plain`, `application/xml`) are refused.
+    static func isAcceptedMediaType(_ value: String) -> Bool {
         var bytes = value.utf8.prefix { $0 != UInt8(ascii: ";") }[...]
         while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
         while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
-        let expected = ProtocolConstants.contentType.utf8
-        guard bytes.count == expected.count else { return false }
-        // ASCII case-insensitive comparison.
-        return zip(bytes, expected).allSatisfy { byte, wanted in
-            (0x41...0x5A).contains(byte) ? byte + 0x20 == wanted : byte == wanted
+        return acceptedMediaTypes.contains { expected in
+            // ASCII case-insensitive comparison.
+            bytes.count == expected.utf8.count && zip(bytes, expected.utf8).allSatisfy { byte, wanted in
+                (0x41...0x5A).contains(byte) ? byte + 0x20 == wanted : byte == wanted
+            }
         }
     }
+
+    static let acceptedMediaTypes = [ProtocolConstants.contentType, "application/octet-stream", "application/data"]
 
     struct ReplyContext {
         var replyTo: String
@@ -233,12 +251,13 @@ public enum Messages {
     public static let noUserID = "request has no user_id; set it to the user you log in as"
     public static let correlationIDMissing = "correlation_id is missing"
     public static let correlationIDTooLong = "correlation_id is longer than 128 bytes"
-    public static let contentType = "content_type must be application/json"
+    public static let contentType = "content_type must be application/json (or unset)"
     public static let type = "type must be mfa-code-request"
     public static let rateLimited = "requester is over its rate limit"
     public static let shuttingDown = "the worker is shutting down; ask again"
     public static let noTurns = "the worker cannot give this account's windows out now; ask again later"
     public static let busy = "no window for this request opens within its max_wait_ms; ask again after retry_after_ms"
+    public static let heldAtLimit = "this requester has as many requests waiting for their window as it may at once; ask again after retry_after_ms"
     public static let turnsHeld = "this requester holds as many turns of this account as it may at once; ask again after retry_after_ms"
     public static let windowPassed = "the window given to this request ended before its reply could be sent; ask again"
     public static func minValidityAbove(_ bound: Int64) -> String {

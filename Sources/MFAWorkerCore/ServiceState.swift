@@ -11,13 +11,24 @@ public struct ServiceState: Sendable {
     public let rateLimits: RateLimiter
     /// Counts reloads: 0 for the state loaded at start-up.
     public let generation: Int
+    /// The request queue: a reply is never published to it, nor to its
+    /// turn queues (`<request queue>.turns.*`).
+    public let requestQueue: String
 
-    public init(accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0) {
+    public init(accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0, requestQueue: String = RequestQueueSettings.defaultName) {
         self.accounts = accounts
         self.allow = allow
         self.reply = reply
         self.rateLimits = rateLimits
         self.generation = generation
+        self.requestQueue = requestQueue
+    }
+
+    /// Whether `name` is the request queue or one of its turn queues: the
+    /// worker's own, which a requester cannot have answers sent to.
+    func isOwnQueue(_ name: String) -> Bool {
+        name.utf8.elementsEqual(requestQueue.utf8)
+            || (name.utf8.count > requestQueue.utf8.count && name.utf8.starts(with: requestQueue.utf8) && name.utf8.dropFirst(requestQueue.utf8.count).starts(with: ".turns.".utf8))
     }
 
     public init(_ loaded: LoadedConfiguration, generation: Int = 0) {
@@ -25,7 +36,7 @@ public struct ServiceState: Sendable {
         self.init(
             accounts: loaded.accounts, allow: loaded.configuration.allow, reply: loaded.configuration.reply,
             rateLimits: RateLimiter(perRequester: limits.perRequester, perAccount: limits.perAccount, requesterOverrides: limits.requesters),
-            generation: generation
+            generation: generation, requestQueue: loaded.configuration.requestQueue.name
         )
     }
 

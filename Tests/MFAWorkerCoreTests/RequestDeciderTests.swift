@@ -82,20 +82,45 @@ struct RequestDeciderTests {
     @Test("No reply_to: rejected, not answered")
     func noReplyTo() {
         var decider = RequestDecider(state: Self.state)
-        guard case .reject(let requester, _) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: nil), now: Self.now) else {
+        guard case .reject(let requester, _, let reason, let quiet) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: nil), now: Self.now) else {
             Issue.record("not rejected")
             return
         }
-        #expect(requester == "bot-1")
+        #expect(requester == "bot-1" && reason == .noReplyTo && !quiet)
         guard case .reject = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: ""), now: Self.now) else {
             Issue.record("empty reply_to not rejected")
             return
         }
+        // The worker's own queues: an answer there would come back to it.
+        for own in ["mfa-code-request", "mfa-code-request.turns.0123abcd"] {
+            guard case .reject(_, _, .ownQueue, _) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: own), now: Self.now) else {
+                Issue.record("reply_to \(own) not rejected"); return
+            }
+        }
+        for other in ["mfa-code-request-x", "mfa-code-request.turnsx", "amq.gen-1"] {
+            if case .reject = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: other), now: Self.now) { Issue.record("reply_to \(other) rejected") }
+        }
+        guard case .reject(_, _, _, true) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: nil), now: Self.now, requesterWait: 10) else {
+            Issue.record("over its rate, a rejection is not quiet"); return
+        }
+    }
+
+    @Test("A message in flight on enough lost connections is poison when redelivered; memory fades")
+    func redeliveryGuard() {
+        var guardian = RedeliveryGuard(strikesToDrop: 3, memoryMilliseconds: 60_000)
+        let poison = RedeliveryGuard.fingerprint(userID: "bot", replyTo: "amq.x", correlationID: [1], body: [2])
+        let innocent = RedeliveryGuard.fingerprint(userID: "bot", replyTo: "amq.x", correlationID: [1], body: [3])
+        for second in 0..<2 { guardian.connectionLost(inFlight: [poison], now: Int64(second) * 1000) }
+        #expect(!guardian.isPoison(poison))
+        guardian.connectionLost(inFlight: [poison, innocent], now: 2000)
+        #expect(guardian.isPoison(poison) && !guardian.isPoison(innocent))
+        guardian.connectionLost(inFlight: [], now: 100_000)
+        #expect(!guardian.isPoison(poison) && guardian.remembered == 0)
     }
 
     @Test("Shape errors are bad_request, with error replies living max_ttl_ms", arguments: [
-        (#"{"account":"sf-eu"}"#, "c", "text/plain", nil as String?, "content_type must be application/json"),
-        (#"{"account":"sf-eu"}"#, "c", "application/xml; charset=utf-8", nil, "content_type must be application/json"),
+        (#"{"account":"sf-eu"}"#, "c", "text/plain", nil as String?, "content_type must be application/json (or unset)"),
+        (#"{"account":"sf-eu"}"#, "c", "application/xml; charset=utf-8", nil, "content_type must be application/json (or unset)"),
         (#"{"account":"sf-eu"}"#, "c", nil, "other-type", "type must be mfa-code-request"),
         (#"{"account":"sf-eu""#, "c", nil, nil, "body is not valid JSON (at byte 18)"),
         (#"{"account":"sf eu"}"#, "c", nil, nil, "account must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -"),
@@ -113,7 +138,9 @@ struct RequestDeciderTests {
     @Test("content_type with parameters and in other cases is fine; type mfa-code-request is fine")
     func acceptedProperties() {
         var decider = RequestDecider(state: Self.state)
-        for contentType in ["application/json; charset=utf-8", "Application/JSON", " application/json ", nil] {
+        // The generic byte types clients send by default say nothing about
+        // the body: read as JSON all the same.
+        for contentType in ["application/json; charset=utf-8", "Application/JSON", " application/json ", "application/octet-stream", "application/data", "Application/Octet-Stream; x=1", nil] {
             #expect(reply(decider.decide(request(#"{"account":"sf-eu"}"#, contentType: contentType, type: "mfa-code-request"), now: Self.now))?.outcome == .ok)
         }
     }

@@ -191,19 +191,30 @@ struct TurnCapTests {
 
 @Suite("Lines about things that happen often")
 struct CountedNoticesTests {
-    @Test("The first at once, then at most one line per interval with the counts since")
+    @Test("The first at once, then the rest of the interval in one line with the counts")
     func throttle() {
         var notices = CountedNotices<String>(intervalMilliseconds: 60_000)
-        #expect(notices.note("q", "untrusted_sender", now: 0) == ["untrusted_sender": 1])
-        for second in 1...59 { #expect(notices.note("q", "untrusted_sender", now: Int64(second) * 1000) == nil) }
-        #expect(notices.note("q", "undecodable", now: 59_500) == nil)
-        #expect(notices.note("other", "undecodable", now: 59_500) == ["undecodable": 1])
+        #expect(notices.note("q", "untrusted_sender", now: 0) == .say)
+        for second in 1...59 { #expect(notices.note("q", "untrusted_sender", now: Int64(second) * 1000) == .hold) }
+        #expect(notices.note("q", "undecodable", now: 59_500) == .hold)
+        #expect(notices.note("other", "undecodable", now: 59_500) == .say)
         #expect(notices.due(now: 59_999).isEmpty)
         let due = notices.due(now: 60_000)
         #expect(due.count == 1 && due[0].key == "q" && due[0].counts == ["untrusted_sender": 59, "undecodable": 1])
         #expect(CountedNotices<String>.describe(due[0].counts) == "59 untrusted_sender, 1 undecodable")
         // Quiet for an interval: forgotten, the next one is said at once.
         #expect(notices.due(now: 200_000).isEmpty)
-        #expect(notices.note("q", "undecodable", now: 200_001) == ["undecodable": 1])
+        #expect(notices.note("q", "undecodable", now: 200_001) == .say)
+        // Held ones and a late arrival: summarised as it comes.
+        #expect(notices.note("q", "undecodable", now: 200_002) == .hold)
+        #expect(notices.note("q", "undecodable", now: 260_001) == .summarize(["undecodable": 2]))
+    }
+
+    @Test("A burst of lines of their own per interval, then counts")
+    func burst() {
+        var notices = CountedNotices<String>(intervalMilliseconds: 1000, burst: 3)
+        #expect((0..<5).map { _ in notices.note("r", "x", now: 0) } == [.say, .say, .say, .hold, .hold])
+        #expect(notices.due(now: 1000).map(\.counts) == [["x": 2]])
+        #expect(notices.note("r", "x", now: 1001) == .say)
     }
 }

@@ -98,7 +98,7 @@ struct HostileInputTests {
         // Nothing more: the three without a usable reply_to got none.
         #expect(try requester.replies(count: 1, timeout: 1).isEmpty)
         #expect(worker.isRunning)
-        #expect(worker.waitForLog("request without reply_to rejected", count: 2))
+        #expect(worker.waitForLog("request rejected: nobody can be answered", count: 2))
         #expect(worker.waitForLog("reply unroutable"))
         #expect(try requester.ask(account: "sf-eu")?.status == "ok")
     }

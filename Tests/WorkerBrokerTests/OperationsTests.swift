@@ -54,7 +54,7 @@ struct OperationsTests {
         for _ in 0..<2 { #expect(try requester.ask(account: "other")?.error == "forbidden") }
         #expect(try requester.reply(to: try requester.send(body: "not json"))?.error == "bad_request")
         try requester.send(body: #"{"account":"sf-eu"}"#, replyTo: .some(nil))
-        #expect(worker.waitForLog("request without reply_to rejected"))
+        #expect(worker.waitForLog("request rejected: nobody can be answered"))
 
         let (status, metrics) = try Self.get(port, "/metrics")
         #expect(status == 200)

@@ -136,6 +136,35 @@ final class ProtocolTests {
         #expect(tooLong.properties.correlationID == long)
     }
 
+    @Test("Direct reply-to answers are not counted as unroutable; a reply queue that does not exist is")
+    func directReplyToNotUnroutable() throws {
+        let port = OperationsTests.freePort()
+        let worker = try WorkerProcess(metricsPort: port).start()
+        defer { worker.stop() }
+        let connection = try Broker.connect("rpa-bot-eu-1")
+        defer { connection.close() }
+        try connection.consume(queue: "amq.rabbitmq.reply-to", noAck: true)
+        for index in 0..<5 {
+            try connection.publish(routingKey: worker.queue, properties: MessageProperties(
+                contentType: "application/json", correlationID: [UInt8(index)], replyTo: "amq.rabbitmq.reply-to", userID: "rpa-bot-eu-1"
+            ), body: Array(#"{"account":"sf-eu","min_validity_ms":0}"#.utf8))
+        }
+        var replies = 0
+        let deadline = Date().addingTimeInterval(10)
+        while replies < 5 && Date() < deadline {
+            if case .delivery = try connection.nextEvent(timeoutMilliseconds: 100) { replies += 1 }
+        }
+        #expect(replies == 5)
+        // Then one reply to a queue nobody has: that one is unroutable.
+        let requester = try Requester(requestQueue: worker.queue)
+        try requester.send(body: #"{"account":"sf-eu","min_validity_ms":0}"#, replyTo: .some("amq.gen-nobody-here"))
+        #expect(worker.waitForLog("reply unroutable"))
+        #expect(try requester.ask(account: "sf-eu")?.status == "ok")
+        let metrics = try OperationsTests.get(port, "/metrics").body
+        #expect(OperationsTests.value(metrics, "mfa_replies_unroutable_total") == 1, "\(metrics)")
+        #expect(worker.log.components(separatedBy: "reply unroutable").count - 1 == 1, "\(worker.log)")
+    }
+
     @Test("Direct reply-to (amq.rabbitmq.reply-to) works")
     func directReplyTo() throws {
         let connection = try Broker.connect("rpa-bot-eu-1")
