@@ -39,6 +39,23 @@ public struct ReplySchedule: Sendable {
         return all
     }
 
+    /// The shutdown split: removes and returns the requests due after
+    /// `deadline` (they cannot be answered in time), earliest first, and
+    /// keeps the rest.
+    public mutating func split(dueAfter deadline: Int64) -> [(due: Int64, request: PendingRequest)] {
+        var late: [(due: Int64, request: PendingRequest)] = []
+        var keep = ReplySchedule()
+        for (due, request) in drain() {
+            if due <= deadline {
+                keep.add(request, dueMilliseconds: due)
+            } else {
+                late.append((due, request))
+            }
+        }
+        self = keep
+        return late
+    }
+
     private mutating func removeFirst() {
         heap.swapAt(0, heap.count - 1)
         heap.removeLast()

@@ -8,7 +8,7 @@ import TOTP
 /// milliseconds, so tests control time. One decider per consumer thread: it
 /// keeps a cache of the code of each account's current window, so that a
 /// code is computed once per account and window rather than per request.
-public struct RequestDecider {
+public struct RequestDecider: Sendable {
     public private(set) var state: ServiceState
     private var codes: [String: (counter: UInt64, code: OneTimeCode)] = [:]
     private var buffer: [UInt8] = []

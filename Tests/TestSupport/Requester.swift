@@ -108,3 +108,15 @@ public final class Requester {
         return try reply(to: correlation, timeout: timeout)
     }
 }
+
+/// Figures the worker computes from its clock, checked without assuming
+/// how fast it answered.
+public enum WorkerClock {
+    /// The worker computed `retryAfter` (ms) at some moment between
+    /// `sentAt` and `receivedAt` (Unix ms, this machine's clock): true when,
+    /// counted from that moment, it points at `target`. `slack` covers the
+    /// rounding of two millisecond clocks.
+    public static func points(_ retryAfter: Int64, at target: Int64, sentAt: Int64, receivedAt: Int64, slack: Int64 = 50) -> Bool {
+        sentAt + retryAfter - slack <= target && target <= receivedAt + retryAfter + slack
+    }
+}
