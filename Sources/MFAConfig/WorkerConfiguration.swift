@@ -148,7 +148,7 @@ public struct ReplySettings: Sendable, Equatable {
     /// waits for its window before it is answered `busy`.
     public var defaultMaxWaitMilliseconds: Int
     /// Requests one requester may have held for their window at once
-    /// (`min_validity_ms`), across consumer threads; past them, `busy`.
+    /// (`min_validity_ms`) on one consumer thread; past them, `busy`.
     public var maxHeldPerRequester: Int
 
     public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int, defaultMaxWaitMilliseconds: Int = ReplySettings.standardMaxWaitMilliseconds, maxHeldPerRequester: Int = ReplySettings.standardMaxHeldPerRequester) {

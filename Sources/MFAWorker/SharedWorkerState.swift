@@ -16,8 +16,6 @@ public final class SharedWorkerState: Sendable {
     private let quietRefusals = Mutex(CountedNotices<String>())
     /// Messages in flight on connections that were lost (any thread's).
     private let redeliveries = Mutex(RedeliveryGuard())
-    /// Requests held for their window, per requester, across threads.
-    private let held = Mutex<[UserName: Int]>([:])
     public let statistics: WorkerStatistics
     public let metrics: WorkerMetrics
     public let audit: AuditTrail
@@ -60,26 +58,6 @@ public final class SharedWorkerState: Sendable {
     /// connections to be handled again.
     public func isPoison(_ fingerprint: Int) -> Bool {
         redeliveries.withLock { $0.isPoison(fingerprint) }
-    }
-
-    /// Takes a place for a held request of `requester`; false when it holds
-    /// `limit` already (it is answered `busy` instead).
-    public func hold(requester: String, limit: Int) -> Bool {
-        held.withLock { counts in
-            let name = UserName(requester)
-            guard counts[name, default: 0] < limit else { return false }
-            counts[name, default: 0] += 1
-            return true
-        }
-    }
-
-    /// A held request of `requester` was answered (or will never be).
-    public func release(requester: String) {
-        held.withLock { counts in
-            let name = UserName(requester)
-            guard let count = counts[name] else { return }
-            counts[name] = count > 1 ? count - 1 : nil
-        }
     }
 
     /// Quiet refusals not yet logged whose minute has passed.

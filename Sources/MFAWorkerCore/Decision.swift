@@ -8,6 +8,10 @@ public enum Decision: Sendable {
     /// Acknowledge the request now and reply at `dueMilliseconds` (Unix ms),
     /// when the next window opens (`min_validity_ms`).
     case schedule(PendingRequest, dueMilliseconds: Int64)
+    /// The requester may have the account, and the account has a rate of
+    /// its own across requesters: take a token, then
+    /// ``RequestDecider/decide(_:accountWait:)``.
+    case admitAccount(RequestDecider.AccountCheck)
     /// A `once_per_window` account: send the checked request to the
     /// account's turn queue, and acknowledge it once the broker has it.
     case takeTurn(TurnRequest)

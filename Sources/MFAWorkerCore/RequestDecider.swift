@@ -34,14 +34,15 @@ public struct RequestDecider: Sendable {
     ///     every request with a `user_id` (malformed and forbidden ones
     ///     included): nil to go on, else the ms until it may ask again. A
     ///     refusal of a requester over its rate is `quiet`.
-    ///   - admitAccount: the account's rate across requesters, for a
-    ///     requester allowed the account: nil to go on, else the ms to wait.
+    /// - Returns: the decision; with a per-account rate configured, for a
+    ///   requester allowed the account, ``Decision/admitAccount(_:)``: the
+    ///   caller takes a token from that account's bucket (shared by the
+    ///   threads) and finishes with ``decide(_:accountWait:)``.
     public mutating func decide(
         _ request: RequestMessage,
         now: Int64,
         receivedAt: UInt64 = 0,
-        requesterWait: Int64? = nil,
-        admitAccount: (_ account: String, _ now: Int64) -> Int64? = { _, _ in nil }
+        requesterWait: Int64? = nil
     ) -> Decision {
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
             return .reject(requester: request.userID, correlationID: request.correlationID, reason: .noReplyTo, quiet: requesterWait != nil)
@@ -88,7 +89,19 @@ public struct RequestDecider: Sendable {
         guard let account = state.permittedAccount(body.account, for: requester) else {
             return .reply(error(.forbidden, Messages.forbidden, context))
         }
-        if let wait = admitAccount(account.name, now) {
+        let check = AccountCheck(account: account, body: body, context: context, replyTo: replyTo, correlationID: correlationID, requester: requester, receivedAt: receivedAt)
+        if state.rateLimits.perAccount != nil {
+            return .admitAccount(check)
+        }
+        return decide(check, accountWait: nil)
+    }
+
+    /// Finishes a decision once the account's rate was checked
+    /// (`accountWait`: nil to go on, else the ms to wait).
+    public mutating func decide(_ check: AccountCheck, accountWait: Int64?) -> Decision {
+        let (account, body, context, replyTo, correlationID, requester, receivedAt) = (check.account, check.body, check.context, check.replyTo, check.correlationID, check.requester, check.receivedAt)
+        let now = context.now
+        if let wait = accountWait {
             return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
         }
 
@@ -235,7 +248,18 @@ public struct RequestDecider: Sendable {
 
     static let acceptedMediaTypes = [ProtocolConstants.contentType, "application/octet-stream", "application/data"]
 
-    struct ReplyContext {
+    /// A request allowed its account, waiting for the account's rate.
+    public struct AccountCheck: Sendable {
+        public let account: Account
+        let body: RequestBody
+        let context: ReplyContext
+        let replyTo: String
+        let correlationID: [UInt8]
+        let requester: String
+        let receivedAt: UInt64
+    }
+
+    struct ReplyContext: Sendable {
         var replyTo: String
         var correlationID: [UInt8]?
         var requester: String?

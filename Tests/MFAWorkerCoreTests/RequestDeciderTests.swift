@@ -333,11 +333,19 @@ struct RateLimitTests {
 
     @Test("The requester's rate comes after the shape and before the allowlist; the account's after it; both with retry_after_ms")
     func order() {
-        var decider = RequestDecider(state: RequestDeciderTests.state)
+        let base = RequestDeciderTests.state
+        // A per-account rate: an allowed request asks for the account's
+        // token before the decision ends.
+        var decider = RequestDecider(state: ServiceState(accounts: base.accounts, allow: base.allow, reply: base.reply, rateLimits: RateLimiter(perAccount: RateLimit(ratePerSecond: 1, burst: 1))))
         func ask(_ body: String, user: String = "bot-1", requesterWait: Int64? = nil, accountWait: Int64? = nil) -> Reply? {
             let request = RequestMessage(body: Array(body.utf8), replyTo: "q", correlationID: [1], userID: user)
-            if case .reply(let reply) = decider.decide(request, now: RequestDeciderTests.now, requesterWait: requesterWait, admitAccount: { _, _ in accountWait }) { return reply }
-            return nil
+            switch decider.decide(request, now: RequestDeciderTests.now, requesterWait: requesterWait) {
+            case .reply(let reply): return reply
+            case .admitAccount(let check):
+                if case .reply(let reply) = decider.decide(check, accountWait: accountWait) { return reply }
+                return nil
+            default: return nil
+            }
         }
         // Over the requester's rate: a malformed body is still bad_request
         // (the shape comes first), anything else rate_limited, whether or

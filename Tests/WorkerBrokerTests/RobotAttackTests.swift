@@ -123,9 +123,9 @@ struct RobotAttackTests {
         #expect(worker.audit.components(separatedBy: "anon-").count - 1 <= 3)
     }
 
-    @Test("One requester holds at most reply.max_held_per_requester requests for their window; past them, busy at once")
+    @Test("One requester holds at most reply.max_held_per_requester requests for their window (per consumer thread); past them, busy at once")
     func heldCap() throws {
-        let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], extra: "reply: {max_held_per_requester: 3}").start()
+        let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], extra: "reply: {max_held_per_requester: 3}", workers: 1).start()
         defer { worker.stop() }
         let greedy = try Requester(requestQueue: worker.queue)
         for _ in 0..<10 { try greedy.send(account: "sf-eu", minValidity: 3_599_000, maxWait: 3_600_000) }
