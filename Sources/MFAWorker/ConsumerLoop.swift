@@ -11,7 +11,7 @@ import TOTP
 /// ``ConsumerMachine``'s; this loop reads the broker's events, feeds them
 /// to the machine with what the threads share (the rate buckets, the
 /// ``RedeliveryGuard``), and performs the actions it returns, in order.
-final class ConsumerLoop: ConnectionSession {
+final class ConsumerLoop: ConnectionSession, MachineLoop {
     let index: Int
     let runtime: WorkerRuntime
     let shared: SharedWorkerState
@@ -77,20 +77,19 @@ final class ConsumerLoop: ConnectionSession {
     // MARK: - Serving
 
     func serve(_ connection: AMQPConnection) throws(AMQPError) {
-        while !shared.isStopping {
-            if shared.stateGeneration != machine.stateGeneration {
-                _ = try step(.reloaded(shared.currentState()), connection)
-            }
-            _ = try next(connection)
-        }
+        try serveUntilStopped(connection)
     }
+
+    var machineGeneration: Int { machine.stateGeneration }
+    func reloaded(_ state: ServiceState) -> ConsumerMachine.Event { .reloaded(state) }
+    func beginShutdown(now: Int64) -> ConsumerMachine.Event { .beginShutdown(now: now) }
+
 
     /// Cancels the consumer, answers held requests whose window opens
     /// within the shutdown timeout (the rest `unavailable`), waits for the
     /// confirms, and gives back what still arrives.
     func shutDown(_ connection: AMQPConnection) throws(AMQPError) {
-        var closed = try step(.beginShutdown(now: SystemTime.unixMilliseconds()), connection)
-        while !closed { closed = try next(connection) }
+        try drain(connection)
         // Deliveries still in flight after the cancel: give them back.
         while case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: 50) {
             try connection.nack(deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)
@@ -102,7 +101,7 @@ final class ConsumerLoop: ConnectionSession {
     /// One turn of the loop: the clock, the batched ack when nothing is
     /// waiting, then one event (at most until the next held reply is due).
     /// True once the machine asks to close.
-    private func next(_ connection: AMQPConnection) throws(AMQPError) -> Bool {
+    func next(_ connection: AMQPConnection) throws(AMQPError) -> Bool {
         let now = SystemTime.unixMilliseconds()
         var closed = try step(.tick(now: now), connection)
         if !connection.hasBufferedInput { closed = try step(.idle, connection) || closed }
@@ -164,7 +163,7 @@ final class ConsumerLoop: ConnectionSession {
 
     /// Feeds one event to the machine and performs its actions in order.
     /// True when one of them is to close.
-    private func step(_ event: ConsumerMachine.Event, _ connection: AMQPConnection) throws(AMQPError) -> Bool {
+    func step(_ event: ConsumerMachine.Event, _ connection: AMQPConnection) throws(AMQPError) -> Bool {
         let held = machine.heldCount
         var actions = machine.handle(event)
         var closed = false

@@ -10,7 +10,7 @@ import TOTP
 /// queue (docs/design.md, "One code per window"). The decisions are the
 /// ``TurnsMachine``'s; this loop reads the broker's events, feeds them to
 /// the machine and performs the actions it returns, in order.
-final class TurnLoop: ConnectionSession {
+final class TurnLoop: ConnectionSession, MachineLoop {
     /// Unacknowledged turn-queue deliveries per connection: turns wait here
     /// for their window, which can be an hour away.
     static let prefetch = 2000
@@ -85,19 +85,18 @@ final class TurnLoop: ConnectionSession {
     // MARK: - Serving
 
     func serve(_ connection: AMQPConnection) throws(AMQPError) {
-        while !shared.isStopping {
-            if shared.stateGeneration != machine.stateGeneration {
-                _ = try step(.reloaded(shared.currentState()), connection)
-            }
-            _ = try next(connection)
-        }
+        try serveUntilStopped(connection)
     }
+
+    var machineGeneration: Int { machine.stateGeneration }
+    func reloaded(_ state: ServiceState) -> TurnsMachine.Event { .reloaded(state) }
+    func beginShutdown(now: Int64) -> TurnsMachine.Event { .beginShutdown(now: now) }
+
 
     /// Answers the turns whose window opens within the shutdown timeout and
     /// closes without cancelling the consumers (``TurnsMachine``).
     func shutDown(_ connection: AMQPConnection) throws(AMQPError) {
-        var closed = try step(.beginShutdown(now: SystemTime.unixMilliseconds()), connection)
-        while !closed { closed = try next(connection) }
+        try drain(connection)
         _ = forget()
         LogSink.flush()
         shared.audit.flush()
@@ -105,7 +104,7 @@ final class TurnLoop: ConnectionSession {
 
     /// One turn of the loop: the clock, then one event (at most until the
     /// next reply is due). True once the machine asks to close.
-    private func next(_ connection: AMQPConnection) throws(AMQPError) -> Bool {
+    func next(_ connection: AMQPConnection) throws(AMQPError) -> Bool {
         var closed = try step(.tick(now: SystemTime.unixMilliseconds(), uptime: DispatchTime.now().uptimeNanoseconds), connection)
         let event = try connection.nextEvent(timeoutMilliseconds: Int(machine.waitMilliseconds(now: SystemTime.unixMilliseconds())))
         if case .channelClosed(let code, let text) = event { throw .channelClosed(code: code, text: text) }
@@ -159,7 +158,7 @@ final class TurnLoop: ConnectionSession {
 
     /// Feeds one event to the machine and performs its actions in order.
     /// True when one of them is to close.
-    private func step(_ event: TurnsMachine.Event, _ connection: AMQPConnection) throws(AMQPError) -> Bool {
+    func step(_ event: TurnsMachine.Event, _ connection: AMQPConnection) throws(AMQPError) -> Bool {
         let (pending, held) = (machine.pendingReplies, machine.accountsHeld)
         let actions = machine.handle(event)
         shared.statistics.repliesPending.add(machine.pendingReplies - pending, ordering: .relaxed)
