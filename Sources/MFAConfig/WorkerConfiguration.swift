@@ -158,7 +158,7 @@ public struct ReplySettings: Sendable, Equatable {
         self.maxHeldPerRequester = maxHeldPerRequester
     }
 
-    public static let standardMaxHeldPerRequester = 100
+    public static let standardMaxHeldPerRequester = 1000
 
     public static let standardMaxWaitMilliseconds = 60_000
     /// A code with less than 5 s left is likely to expire before a robot

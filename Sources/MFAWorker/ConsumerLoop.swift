@@ -81,6 +81,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     }
 
     var machineGeneration: Int { machine.stateGeneration }
+    var threadName: String { "consumer-\(index + 1)" }
     func reloaded(_ state: ServiceState) -> ConsumerMachine.Event { .reloaded(state) }
     func beginShutdown(now: Int64) -> ConsumerMachine.Event { .beginShutdown(now: now) }
 

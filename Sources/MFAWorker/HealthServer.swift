@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import TOTP
 #if canImport(Glibc)
@@ -44,11 +45,9 @@ final class HealthServer: @unchecked Sendable {
         descriptor = fd
     }
 
-    func start() {
-        let thread = Thread { [self] in serve() }
-        thread.name = "health"
-        thread.start()
-    }
+    /// Asks ``serve()`` to return (within a second).
+    func stop() { stopped.store(true, ordering: .relaxed) }
+    private let stopped = Atomic<Bool>(false)
 
     /// Connections served at once; past it, the oldest is closed to make
     /// room (a prober's connection is the newest).
@@ -69,10 +68,16 @@ final class HealthServer: @unchecked Sendable {
     /// and each client, reading and writing without blocking, each client
     /// under its own deadline. A client that sends a byte every second
     /// delays nobody else's probe.
-    private func serve() {
+    /// Serves until ``stop()``, on the calling thread (the service's
+    /// "health" thread); closes the listener and every client when done.
+    func serve() {
         _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
         var clients: [Client] = []
-        while true {
+        defer {
+            clients.forEach { close($0.descriptor) }
+            close(descriptor)
+        }
+        while !stopped.load(ordering: .relaxed) {
             let now = Self.uptimeMilliseconds()
             var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
             for client in clients {

@@ -8,6 +8,8 @@ import TOTP
 protocol MachineLoop: AnyObject {
     associatedtype Event
     var shared: SharedWorkerState { get }
+    /// The thread's name, as the service started it (for the generation it reports).
+    var threadName: String { get }
     /// The state generation the machine builds replies with.
     var machineGeneration: Int { get }
     func reloaded(_ state: ServiceState) -> Event
@@ -22,9 +24,12 @@ protocol MachineLoop: AnyObject {
 extension MachineLoop {
     /// Serves until the service stops, taking up each reload on the way.
     func serveUntilStopped(_ connection: AMQPConnection) throws(AMQPError) {
+        shared.report(thread: threadName, runs: machineGeneration)
         while !shared.isStopping {
             if shared.stateGeneration != machineGeneration {
                 _ = try step(reloaded(shared.currentState()), connection)
+                // Said once taken up: the service knows when a reload applies.
+                shared.report(thread: threadName, runs: machineGeneration)
             }
             _ = try next(connection)
         }

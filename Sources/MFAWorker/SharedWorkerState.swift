@@ -14,6 +14,19 @@ public final class SharedWorkerState: Sendable {
     private let limited: Atomic<Bool>
     /// Refusals of requesters over their rate, summarised per requester.
     private let quietRefusals = Mutex(CountedNotices<String>())
+    /// The state generation each thread runs (by thread name).
+    private let generations = Mutex<[String: Int]>([:])
+
+    /// A thread runs the state of `generation` from now on.
+    public func report(thread: String, runs generation: Int) {
+        generations.withLock { $0[thread] = generation }
+    }
+
+    /// Whether every thread of `threads` runs `generation` (or a later one).
+    public func everyThread(of threads: [String], runs generation: Int) -> Bool {
+        generations.withLock { reported in threads.allSatisfy { (reported[$0] ?? -1) >= generation } }
+    }
+
     /// Messages in flight on connections that were lost (any thread's).
     private let redeliveries = Mutex(RedeliveryGuard())
     public let statistics: WorkerStatistics

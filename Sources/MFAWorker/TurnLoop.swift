@@ -89,6 +89,7 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     }
 
     var machineGeneration: Int { machine.stateGeneration }
+    var threadName: String { "turns" }
     func reloaded(_ state: ServiceState) -> TurnsMachine.Event { .reloaded(state) }
     func beginShutdown(now: Int64) -> TurnsMachine.Event { .beginShutdown(now: now) }
 

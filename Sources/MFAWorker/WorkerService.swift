@@ -147,17 +147,26 @@ public final class WorkerService {
         }
     }
 
-    private static func startThread(_ name: String, in group: DispatchGroup, _ body: @escaping @Sendable () -> Void) {
-        group.enter()
-        let thread = Thread {
-            body()
-            group.leave()
-        }
-        thread.name = name
-        thread.start()
+    /// Where the service is in its life. Only ``run()`` moves it on.
+    public enum State: Sendable, Equatable {
+        /// Connecting and starting the threads.
+        case starting
+        /// Every thread consumes.
+        case running
+        /// A new configuration is out; not every thread has taken it up yet.
+        case reloading(generation: Int)
+        /// Stopping: the threads answer what is in hand and give back the rest.
+        case draining
+        case stopped
     }
 
-    /// Runs until a stop signal; returns the exit status.
+    public private(set) var state: State = .starting {
+        didSet { logger.debug("service state", metadata: ["reason": .string("\(state)")]) }
+    }
+
+    /// Runs until a stop signal; returns the exit status. The only place
+    /// that starts and joins the service's threads: the consumers, the
+    /// turns thread and the HTTP listener.
     public func run() throws(StartupError) -> Int32 {
         // Signals arrive as bytes on a pipe that this thread reads.
         _ = SignalPipe.install()
@@ -167,36 +176,28 @@ public final class WorkerService {
             logger.warning("configuration", metadata: ["reason": .string(warning)])
         }
         clock.check()
-        health?.start()
+        let listener = ThreadGroup()
+        if let health { listener.start("health") { health.serve() } }
 
-        let group = DispatchGroup()
         // Each loop and its connection are made on their own thread and used
         // there only; the closures carry Sendable settings.
+        let workers = ThreadGroup()
         let runtime = runtime, shared = shared, logger = logger
         for index in 0..<runtime.workers {
-            Self.startThread("consumer-\(index + 1)", in: group) {
+            workers.start("consumer-\(index + 1)") {
                 ConsumerLoop(index: index, runtime: runtime, shared: shared, logger: logger).run()
             }
         }
         if !runtime.turnAccounts.isEmpty {
             shared.statistics.turnsExpected.store(true, ordering: .relaxed)
-            Self.startThread("turns", in: group) {
+            workers.start("turns") {
                 TurnLoop(runtime: runtime, shared: shared, logger: logger).run()
             }
         }
+
         var stopSignals = 0
-        var announced = false
-        while group.wait(timeout: .now()) == .timedOut {
-            // Said once every consumer thread (and the turns thread) consumes:
-            // the line means what it says.
-            if !announced, !shared.isStopping, shared.statistics.consumersActive.load(ordering: .relaxed) >= runtime.workers,
-               runtime.turnAccounts.isEmpty || shared.statistics.turnsConnected.load(ordering: .relaxed) {
-                announced = true
-                logger.notice("consuming", metadata: [
-                    "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
-                ])
-                LogSink.flush()
-            }
+        while !workers.isFinished {
+            advance(threads: workers.names)
             // Every minute, whether or not the metrics listener runs.
             clock.checkIfDue()
             let now = SystemTime.unixMilliseconds()
@@ -204,33 +205,60 @@ public final class WorkerService {
                 ReplyOutput.refusedOverRate(requester, counts, logger: logger, audit: shared.audit)
             }
             shared.audit.syncIfDue(now: now)
-            let signal = SignalPipe.next(within: announced ? 200 : 20)
+            let signal = SignalPipe.next(within: state == .running ? 200 : 20)
             switch signal {
             case SIGINT, SIGTERM:
                 stopSignals += 1
                 if stopSignals == 1 {
                     logger.notice("stopping: answering what is in hand, giving back the rest", metadata: ["reason": .string(signal == SIGINT ? "SIGINT" : "SIGTERM")])
                     LogSink.flush()
+                    state = .draining
                     shared.requestStop()
                 } else {
                     logger.warning("second stop signal: exiting at once")
                     LogSink.flush()
                     _exit(1)
                 }
-            case SIGHUP:
+            case SIGHUP where state != .draining:
                 reload()
             default:
                 break
             }
         }
+        // The listener answers "stopping" until the workers are done.
+        health?.stop()
+        listener.join()
+        state = .stopped
         logger.notice("stopped")
         LogSink.flush()
         return 0
     }
 
-    /// SIGHUP: reads the configuration again. Accounts (secrets included),
-    /// `allow`, `reply` and rate limits apply at once and whole, or not at
-    /// all; other sections need a restart and are left as they are.
+    /// Moves the state on from what the threads report: running once every
+    /// consumer (and the turns thread) consumes, said in one line that means
+    /// what it says; a reload applied once every thread runs its generation.
+    private func advance(threads: [String]) {
+        switch state {
+        case .starting:
+            guard shared.statistics.consumersActive.load(ordering: .relaxed) >= runtime.workers,
+                  runtime.turnAccounts.isEmpty || shared.statistics.turnsConnected.load(ordering: .relaxed) else { return }
+            state = .running
+            logger.notice("consuming", metadata: [
+                "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
+            ])
+            LogSink.flush()
+        case .reloading(let generation):
+            guard shared.everyThread(of: threads, runs: generation) else { return }
+            state = .running
+            logger.notice("reload applied by every thread", metadata: ["reason": .string("reload \(generation), \(threads.count) threads")])
+            LogSink.flush()
+        case .running, .draining, .stopped:
+            break
+        }
+    }
+
+    /// SIGHUP: reads the configuration again and applies what
+    /// ``ReloadPlan`` says, whole or not at all.
     private func reload() {
         guard let configPath else {
             logger.warning("SIGHUP: no configuration file to read again")
@@ -244,34 +272,45 @@ public final class WorkerService {
             LogSink.flush()
             return
         }
-        if next.turnQueues != loaded.turnQueues {
-            // Each such account has a turn queue, named after its key, that
-            // the threads declared and consume since start-up.
-            logger.error("reload refused; the running configuration stays", metadata: ["reason": "the accounts with issue: once_per_window or their keys changed; that needs a restart"])
+        switch ReloadPlan(running: loaded, next: next) {
+        case .refuse(let reason):
+            logger.error("reload refused; the running configuration stays", metadata: ["reason": .string(reason)])
             LogSink.flush()
-            return
+        case .apply(let restart):
+            let generation = shared.stateGeneration + 1
+            shared.replaceState(ServiceState(next, generation: generation))
+            // What applies is kept; what needs a restart stays as it runs.
+            loaded = LoadedConfiguration(merging: next, into: loaded)
+            for warning in next.warnings {
+                logger.warning("configuration", metadata: ["reason": .string(warning)])
+            }
+            var reason = "reload \(generation): \(next.accounts.count) accounts, \(next.configuration.allow.requesters.count) requesters"
+            if !restart.isEmpty { reason += "; changes to \(restart.joined(separator: ", ")) need a restart and are not applied" }
+            logger.notice("configuration reloaded", metadata: ["reason": .string(reason)])
+            LogSink.flush()
+            if state == .running || state == .starting { state = .reloading(generation: generation) }
         }
-        let current = loaded.configuration, incoming = next.configuration
-        var restart: [String] = []
-        if current.broker != incoming.broker || loaded.brokerPassword != next.brokerPassword { restart.append("broker") }
-        if current.requestQueue != incoming.requestQueue { restart.append("request_queue") }
-        if current.metrics != incoming.metrics { restart.append("metrics") }
-        if current.audit != incoming.audit { restart.append("audit") }
-        if current.workers != incoming.workers { restart.append("workers") }
-        if current.log != incoming.log { restart.append("log") }
-        if current.shutdownTimeoutSeconds != incoming.shutdownTimeoutSeconds { restart.append("shutdown_timeout_s") }
-        if current.turns != incoming.turns { restart.append("turns") }
-
-        let generation = shared.stateGeneration + 1
-        shared.replaceState(ServiceState(next, generation: generation))
-        // What applies is kept; what needs a restart stays as it runs.
-        loaded = LoadedConfiguration(merging: next, into: loaded)
-        for warning in next.warnings {
-            logger.warning("configuration", metadata: ["reason": .string(warning)])
-        }
-        var reason = "reload \(generation): \(next.accounts.count) accounts, \(incoming.allow.requesters.count) requesters"
-        if !restart.isEmpty { reason += "; changes to \(restart.joined(separator: ", ")) need a restart and are not applied" }
-        logger.notice("configuration reloaded", metadata: ["reason": .string(reason)])
-        LogSink.flush()
     }
+}
+
+/// Threads started and joined together.
+final class ThreadGroup {
+    private let group = DispatchGroup()
+    private(set) var names: [String] = []
+
+    func start(_ name: String, _ body: @escaping @Sendable () -> Void) {
+        names.append(name)
+        group.enter()
+        let thread = Thread { [group] in
+            body()
+            group.leave()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    /// Whether every thread has returned.
+    var isFinished: Bool { group.wait(timeout: .now()) == .success }
+
+    func join() { group.wait() }
 }

@@ -138,3 +138,31 @@ struct SecretFileTests {
         #expect(throws: KeyTextError.self) { try KeyText(utf8: Array("JBSWY3DPEHPK3PX1".utf8)) }
     }
 }
+
+/// Which changes a reload applies, refuses, or leaves for a restart.
+@Suite("Reload plans")
+struct ReloadPlanTests {
+    func load(_ yaml: String, fixture: ConfigFixture) throws -> LoadedConfiguration {
+        fixture.writeConfig(yaml)
+        return try LoadedConfiguration.load(path: fixture.configPath, environment: [:])
+    }
+
+    @Test("Accounts, allow, reply and rates apply; broker, log and the others wait for a restart; once_per_window changes are refused")
+    func plans() throws {
+        let fixture = ConfigFixture()
+        fixture.writeSecret("secrets/sf-eu.key")
+        fixture.writeSecret("secrets/other.key", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+        let running = try load(ConfigFixture.yaml(), fixture: fixture)
+        #expect(ReloadPlan(running: running, next: running) == .apply(needsRestart: []))
+        let widened = try load(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n  other:\n    secret_file: secrets/other.key", allow: "  rpa-bot-1: [sf-eu, other]", extra: "reply: {default_min_validity_ms: 0}"), fixture: fixture)
+        #expect(ReloadPlan(running: running, next: widened) == .apply(needsRestart: []))
+        let moved = try load(ConfigFixture.yaml(extra: "log: {level: debug}\nworkers: 3\nturns: {max_per_requester: 5}").replacingOccurrences(of: "127.0.0.1:5672", with: "127.0.0.1:5673"), fixture: fixture)
+        #expect(ReloadPlan(running: running, next: moved) == .apply(needsRestart: ["broker", "workers", "log", "turns"]))
+        let switched = try load(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once_per_window"), fixture: fixture)
+        guard case .refuse = ReloadPlan(running: running, next: switched) else { Issue.record("a switch to once_per_window applied"); return }
+        // A new key of a once_per_window account: a new turn queue name.
+        fixture.writeSecret("secrets/sf-eu.key", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ")
+        let rekeyed = try load(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once_per_window"), fixture: fixture)
+        guard case .refuse = ReloadPlan(running: switched, next: rekeyed) else { Issue.record("a new key of a once_per_window account applied"); return }
+    }
+}

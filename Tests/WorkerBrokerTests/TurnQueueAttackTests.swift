@@ -161,32 +161,40 @@ struct TurnQueueAttackTests {
 
     @Test("5. One robot holds at most max_per_requester windows of an account: past them busy at once; after it leaves, the next robot waits no longer than those windows")
     func capPerRequester() throws {
+        // 30 s windows, the current one taken first: the greedy robot's
+        // windows all lie ahead, so none is answered (and its place freed)
+        // while its burst is decided, however loaded the machine.
+        let period: Int64 = 30
         let worker = try WorkerProcess(
-            accounts: ["sf-eu": (Self.period, 6, "SHA1"), "sf-us": (Self.period, 6, "SHA1")],
+            accounts: ["sf-eu": (Int(period), 6, "SHA1"), "sf-us": (Int(period), 6, "SHA1")],
             allow: ["rpa-bot-eu-1": ["sf-eu"], "rpa-bot-eu-2": ["sf-eu"]], extra: "turns: {max_per_requester: 3}", workers: 1, oncePerWindow: ["sf-eu", "sf-us"]
         ).start()
         defer { Self.cleanUp(worker) }
+        let robot = try Requester("rpa-bot-eu-1", requestQueue: worker.queue)
+        OncePerWindowTests.alignToWindow(period: Int(period))
+        let current = try #require(try robot.ask(account: "sf-eu"))
+        #expect(current.status == "ok", "\(current.text)")
+
         let greedy = try Requester("rpa-bot-eu-2", requestQueue: worker.queue)
-        OncePerWindowTests.alignToWindow(period: Self.period)
-        let sentAt = Self.now()
         for _ in 0..<6 { try greedy.send(account: "sf-eu", maxWait: 3_600_000) }
-        // Three turns take windows; the other three are busy at once.
-        var busy: [Requester.Reply] = []
-        while busy.count < 3, let reply = try greedy.reply(to: Optional<[UInt8]>.none, timeout: Double(Self.period + 5)) {
-            if reply.error == "busy" { busy.append(reply) }
-        }
-        #expect(busy.count == 3)
+        // Three turns take windows +1..+3; the other three are busy at once.
+        let busy = try greedy.replies(count: 3, timeout: 20)
+        #expect(busy.count == 3 && busy.allSatisfy { $0.error == "busy" }, "\(busy.map(\.text))")
         for reply in busy {
             #expect(reply.text.contains("holds as many turns"), "\(reply.text)")
             #expect(((reply.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1) >= 0, "\(reply.text)")
         }
-        // It leaves before its windows open; the next robot waits for those
-        // three windows at most, not for an hour of them.
+        #expect(try greedy.replies(count: 1, timeout: 1).isEmpty, "a fourth window was given")
+        // It leaves before its windows open; the next robot's window is the
+        // one after those three, not an hour away: busy with max_wait_ms 0,
+        // told to come back when window +4 opens.
         greedy.connection.close()
-        let robot = try Requester("rpa-bot-eu-1", requestQueue: worker.queue)
-        let own = try #require(try robot.ask(account: "sf-eu", timeout: Double(Self.period * 5 + 5)))
-        #expect(own.status == "ok", "\(own.text)")
-        #expect(own.windowStart! * 1000 <= sentAt + Int64(4 * Self.period) * 1000, "\(own.text)")
+        let sentAt = Self.now()
+        let next = try #require(try robot.reply(to: try robot.send(account: "sf-eu", maxWait: 0)))
+        #expect(next.error == "busy", "\(next.text)")
+        let retryAfter = (next.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1
+        let fourth = (current.windowStart! + 4 * period) * 1000
+        #expect(WorkerClock.points(retryAfter, at: fourth, sentAt: sentAt, receivedAt: Self.now()), "retry_after_ms \(retryAfter)")
     }
 
     @Test("Over its rate, a robot's forbidden and malformed requests count too: rate_limited, and one summary line instead of a line each")
