@@ -24,6 +24,15 @@ struct ClientTests {
         return idle
     }
 
+    /// A request queue with a consumer that never answers: a slow worker.
+    /// Close the connection, then delete the queue.
+    static func declareSilentWorker() throws -> (queue: String, consumer: AMQPConnection) {
+        let queue = try declareIdleQueue()
+        let consumer = try Broker.admin()
+        try consumer.consume(queue: queue)
+        return (queue, consumer)
+    }
+
     /// Deletes queues as the test administrator.
     static func deleteQueues(_ queues: [String]) {
         guard let admin = try? Broker.admin() else { return }
@@ -99,6 +108,22 @@ struct ClientTests {
             }
         }
         #expect(MFAClientError.noWorker("q").description == "no worker is consuming q")
+
+        // Something consumes but does not answer (a slow worker): the caller
+        // waits its whole timeout.
+        let silent = try Self.declareSilentWorker()
+        defer {
+            silent.consumer.close()
+            Self.deleteQueues([silent.queue])
+        }
+        let slow = MFAClient(MFAClientConfiguration(
+            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
+            password: "rpa-bot-eu-1-password", requestQueue: silent.queue
+        ))
+        defer { slow.close() }
+        await #expect(throws: MFAClientError.timeout) {
+            try await slow.code(for: "sf-eu", timeout: .milliseconds(500))
+        }
 
         // No broker on any of the URLs.
         let refused = MFAClient(MFAClientConfiguration(
@@ -195,5 +220,14 @@ struct ClientTests {
         let noWorker = try mfaWorker("request", "--account", "sf-eu", "--queue", idle, "--timeout", "30", environment: environment)
         #expect(noWorker.status == 7)
         #expect(noWorker.stderr == "no worker is consuming \(idle)\n")
+        // A consumer that does not answer: the whole timeout, then 7.
+        let silent = try Self.declareSilentWorker()
+        defer {
+            silent.consumer.close()
+            Self.deleteQueues([silent.queue])
+        }
+        let slow = try mfaWorker("request", "--account", "sf-eu", "--queue", silent.queue, "--timeout", "1", environment: environment)
+        #expect(slow.status == 7)
+        #expect(slow.stderr == "timeout: no reply in time\n")
     }
 }
