@@ -19,8 +19,12 @@ import time
 import uuid
 from urllib.parse import unquote, urlparse
 
-import pika
-import pika.exceptions
+try:
+    import pika
+    import pika.exceptions
+except ImportError:
+    print("pika is not installed: python3 -m pip install pika", file=sys.stderr)
+    sys.exit(1)
 
 EXIT_CODES = {"forbidden": 2, "bad_request": 3, "rate_limited": 4, "unavailable": 5, "internal": 6, "busy": 9}
 EXIT_TIMEOUT = 7
