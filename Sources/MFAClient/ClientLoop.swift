@@ -74,8 +74,10 @@ final class ClientLoop {
         let now = ClientClock.now()
         let nearest = shared.state.withLock { $0.pending.values.map(\.deadline).min() } ?? now + Int64(settings.timeoutMilliseconds)
         settings.timeoutMilliseconds = Int(max(100, min(Int64(settings.timeoutMilliseconds), nearest - now)))
+        var loggedIn = false
         do {
             let connection = try AMQPConnection(settings)
+            loggedIn = true
             refusedEndpoints.removeAll()
             if !workerSeen, let failure = try nobodyToAnswer(connection) {
                 // Say so now rather than at each caller's timeout. The next
@@ -97,7 +99,10 @@ final class ClientLoop {
             }
         } catch {
             let reason = error.description
-            lastFailure = reason
+            // Logged in, but the set-up (its calls bounded by the nearest
+            // caller's deadline too) outlasted that deadline: the broker is
+            // there and that caller timed out, no connection failed.
+            lastFailure = loggedIn && ClientClock.now() >= nearest ? nil : reason
             urlIndex += 1
             if case .loginRefused = error {
                 // A refused login does not heal by retrying.

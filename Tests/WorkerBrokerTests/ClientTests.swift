@@ -122,7 +122,7 @@ struct ClientTests {
         ))
         defer { slow.close() }
         await #expect(throws: MFAClientError.timeout) {
-            try await slow.code(for: "sf-eu", timeout: .milliseconds(500))
+            try await slow.code(for: "sf-eu", timeout: .seconds(2))
         }
 
         // No broker on any of the URLs.
