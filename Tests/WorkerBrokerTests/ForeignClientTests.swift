@@ -38,9 +38,11 @@ struct ForeignClientTests {
         let ok = try get(["--account", "sf-eu", "--queue", worker.queue, "--json"])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(ok.stderr.isEmpty)
-        let reply = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any], "\(ok.stdout)")
+        // Failures say what is wrong without printing a code.
+        let reply = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any], "--json printed no JSON object")
         let start = try #require((reply["window_start"] as? NSNumber)?.int64Value)
-        #expect(reply["code"] as? String == (try worker.expectedCode(account: "sf-eu", windowStart: start)))
+        let right = try reply["code"] as? String == worker.expectedCode(account: "sf-eu", windowStart: start)
+        #expect(right, "not the code of the worker's key for its window")
         if let properties = reply["_properties"] as? [String: Any] {
             // pika's --json also shows the reply's AMQP properties.
             #expect(properties["delivery_mode"] as? Int == 1)
@@ -66,11 +68,12 @@ struct ForeignClientTests {
         // second one waits (its max_wait_ms), so it is busy at once.
         let first = try get(["--account", "once", "--queue", worker.queue, "--json"])
         #expect(first.status == 0, "\(first.stderr)")
-        let onceReply = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any], "\(first.stdout)")
+        let onceReply = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any], "--json printed no JSON object")
         let onceStart = try #require((onceReply["window_start"] as? NSNumber)?.int64Value)
-        #expect(onceReply["code"] as? String == (try worker.expectedCode(account: "once", windowStart: onceStart)))
+        let onceRight = try onceReply["code"] as? String == worker.expectedCode(account: "once", windowStart: onceStart)
+        #expect(onceRight, "not the code of the worker's key for its window")
         let busy = try get(["--account", "once", "--queue", worker.queue])
-        #expect(busy.status == 9, "\(busy.stdout)\(busy.stderr)")
+        #expect(busy.status == 9, "\(busy.stderr)")
         #expect(busy.stderr.range(of: #"^busy: .* \(retry after \d+ ms\)\n$"#, options: .regularExpression) != nil, "\(busy.stderr)")
 
         // Nobody to answer: said at once. Each run may wait 30 s, three times
