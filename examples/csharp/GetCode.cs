@@ -69,7 +69,7 @@ public static class GetCode
         string queue = "mfa-code-request";
         bool json = false;
         // The broker URL (with the robot's password) comes from
-        // MFA_BROKER_URL, so that it never shows in ps; --url is for tests.
+        // MFA_BROKER_URL only: on the command line, ps would show it.
         string url = Environment.GetEnvironmentVariable("MFA_BROKER_URL");
         for (int i = 0; i < arguments.Length; i++) {
             string option = arguments[i];
@@ -89,7 +89,6 @@ public static class GetCode
                     timeoutSeconds = seconds;
                     break;
                 case "--queue": queue = value; break;
-                case "--url": url = value; break;
                 default: throw new Failure(ExitOther, "usage: unknown option " + option);
             }
         }

@@ -185,9 +185,6 @@ func run() error {
 	timeoutSeconds := flags.Float64("timeout", 10, "seconds to wait for the reply")
 	queue := flags.String("queue", "mfa-code-request", "the worker's request queue")
 	printJSON := flags.Bool("json", false, "print the whole reply")
-	// The broker URL (with the robot's password) comes from MFA_BROKER_URL,
-	// so that it never shows in ps; --url is there for tests.
-	urlFlag := flags.String("url", "", "")
 	if err := flags.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Println("usage: get_code --account NAME [--min-validity-ms MS] [--timeout SECONDS] [--queue NAME] [--json]; the broker URL comes from MFA_BROKER_URL")
@@ -201,10 +198,9 @@ func run() error {
 	if *timeoutSeconds <= 0 || *timeoutSeconds > 3600 {
 		return fail(exitOther, "usage: --timeout must be more than 0 and at most 3600 seconds")
 	}
-	brokerURL := *urlFlag
-	if brokerURL == "" {
-		brokerURL = os.Getenv("MFA_BROKER_URL")
-	}
+	// The broker URL, with the robot's password, comes from the environment
+	// only: on the command line, ps would show it.
+	brokerURL := os.Getenv("MFA_BROKER_URL")
 	if brokerURL == "" {
 		return fail(exitOther, "MFA_BROKER_URL is not set (amqp://USER:PASSWORD@HOST:5672/%%2F)")
 	}

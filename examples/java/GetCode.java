@@ -68,7 +68,7 @@ public final class GetCode {
         String queue = "mfa-code-request";
         boolean json = false;
         // The broker URL (with the robot's password) comes from
-        // MFA_BROKER_URL, so that it never shows in ps; --url is for tests.
+        // MFA_BROKER_URL only: on the command line, ps would show it.
         String url = System.getenv("MFA_BROKER_URL");
         for (int i = 0; i < arguments.length; i++) {
             String option = arguments[i];
@@ -88,7 +88,6 @@ public final class GetCode {
                     case "--min-validity-ms": minValidityMs = Long.parseLong(value); break;
                     case "--timeout": timeoutSeconds = Double.parseDouble(value); break;
                     case "--queue": queue = value; break;
-                    case "--url": url = value; break;
                     default: throw new Failure(EXIT_OTHER, "usage: unknown option " + option);
                 }
             } catch (NumberFormatException error) {
