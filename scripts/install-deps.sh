@@ -2,10 +2,15 @@
 # Installs what mfa-worker needs from Debian (and pika from PyPI for the
 # foreign-client tests), skipping what is already there. Debian 12 (bookworm).
 #   scripts/install-deps.sh            build, test and demo dependencies
+# The example robots (examples/README.md) need a JDK, Go and Mono with each
+# one's RabbitMQ client from Debian; the test suite builds and runs them.
 # (docker-compose only validates docker/compose.yaml; no Docker engine is needed.)
 set -euo pipefail
 
-packages=(librabbitmq-dev libssl-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose)
+packages=(librabbitmq-dev libssl-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose
+    default-jdk-headless librabbitmq-client-java libslf4j-java
+    golang-go golang-github-rabbitmq-amqp091-go-dev
+    mono-mcs mono-runtime libmono-rabbitmq4.0-cil libmono-system-json4.0-cil)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

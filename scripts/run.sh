@@ -30,8 +30,8 @@ Ask it for a code, from another terminal:
   MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F \\
       $binary request --account sf-automation-eu
 
-  python3 examples/python/get_code.py --account sf-automation-eu \\
-      --url amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F
+  MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F \\
+      python3 examples/python/get_code.py --account sf-automation-eu
 
 and compare with the key itself:
 

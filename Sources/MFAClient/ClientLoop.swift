@@ -12,6 +12,17 @@ final class ClientLoop {
     private var reconnectAt: Int64 = 0
     private var backoffAttempt = 0
     private var lastFailure: String?
+    /// A worker was seen consuming the request queue, on any connection of
+    /// this client. Until then the client checks the queue before it asks
+    /// and fails its callers at once when nobody could answer them (no
+    /// queue, no consumer, every broker refusing connections). After that,
+    /// an empty queue or a refused connection is taken for a restart in
+    /// progress (a broker restart, a quorum queue electing its leader, a
+    /// worker being replaced): the client asks anyway, reconnects, and
+    /// callers wait out their timeouts as before.
+    private var workerSeen = false
+    /// The endpoints that refused a connection since the last one that did not.
+    private var refusedEndpoints: [String] = []
 
     init(configuration: MFAClientConfiguration, shared: ClientShared) {
         self.configuration = configuration
@@ -63,8 +74,20 @@ final class ClientLoop {
         let now = ClientClock.now()
         let nearest = shared.state.withLock { $0.pending.values.map(\.deadline).min() } ?? now + Int64(settings.timeoutMilliseconds)
         settings.timeoutMilliseconds = Int(max(100, min(Int64(settings.timeoutMilliseconds), nearest - now)))
+        var loggedIn = false
         do {
             let connection = try AMQPConnection(settings)
+            loggedIn = true
+            refusedEndpoints.removeAll()
+            if !workerSeen, let failure = try nobodyToAnswer(connection) {
+                // Say so now rather than at each caller's timeout. The next
+                // call connects and checks again.
+                connection.close()
+                lastFailure = nil
+                backoffAttempt = 0
+                failAll(failure)
+                return
+            }
             replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
             try connection.consume(queue: replyQueue, noAck: true)
             self.connection = connection
@@ -76,14 +99,52 @@ final class ClientLoop {
             }
         } catch {
             let reason = error.description
-            lastFailure = reason
+            // Logged in, but the set-up (its calls bounded by the nearest
+            // caller's deadline too) outlasted that deadline: the broker is
+            // there and that caller timed out, no connection failed.
+            lastFailure = loggedIn && ClientClock.now() >= nearest ? nil : reason
             urlIndex += 1
             if case .loginRefused = error {
                 // A refused login does not heal by retrying.
                 failAll(.connectionFailed(reason))
             }
+            if case .connectFailed(let endpoint, "connection refused") = error {
+                refusedEndpoints.append(endpoint)
+                // Every broker refused, and this client never reached a
+                // worker: nothing is listening, no restart is under way.
+                if !workerSeen, refusedEndpoints.count >= configuration.urls.count {
+                    var endpoints: [String] = []
+                    for endpoint in refusedEndpoints where !endpoints.contains(endpoint) { endpoints.append(endpoint) }
+                    refusedEndpoints.removeAll()
+                    failAll(.connectionRefused(endpoints.joined(separator: " or ")))
+                    // The next call tries again at once.
+                    backoffAttempt = 0
+                    return
+                }
+            } else {
+                refusedEndpoints.removeAll()
+            }
             scheduleReconnect()
         }
+    }
+
+    /// Why no worker could answer a request on `connection`, or nil when a
+    /// worker consumes the request queue. A passive declare needs no
+    /// permission on the queue (a robot has none), and answers with the
+    /// queue's consumer count, or 404 (closing the channel) when there is no
+    /// such queue.
+    private func nobodyToAnswer(_ connection: AMQPConnection) throws(AMQPError) -> MFAClientError? {
+        let queue = configuration.requestQueue
+        let declared: QueueDeclareOK
+        do {
+            declared = try connection.declareQueue(queue, passive: true)
+        } catch {
+            if case .channelClosed(404, _) = error { return .noRequestQueue(queue) }
+            throw error
+        }
+        if declared.consumerCount == 0 { return .noWorker(queue) }
+        workerSeen = true
+        return nil
     }
 
     private func scheduleReconnect() {

@@ -37,7 +37,11 @@ public final class MFAClient: Sendable {
     /// - Throws: ``MFAClientError``: the worker's refusals by kind,
     ///   `timeout` when no answer came within `timeout`, `connectionFailed`
     ///   when no connection could be made in that time (or the login was
-    ///   refused).
+    ///   refused). Until this client has seen a worker, it says at once
+    ///   what stands in the way instead of waiting: `noRequestQueue`,
+    ///   `noWorker` (the queue has no consumer), `connectionRefused` (by
+    ///   every broker URL). Once it has seen one, it takes these for a
+    ///   restart in progress and waits, reconnecting, up to `timeout`.
     /// - Parameter maxWait: how long the worker may hold the request for
     ///   its window (`max_wait_ms`); a window opening later is `busy` at
     ///   once. Default: what is left of `timeout` when the request is sent,

@@ -49,8 +49,13 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
     case timeout
     /// No connection to the broker could be made (or the login was refused).
     case connectionFailed(String)
+    /// Every broker URL refused the connection (`HOST:PORT`, joined by
+    /// " or "), and this client never reached a worker.
+    case connectionRefused(String)
     /// The broker has no request queue: no worker has declared it.
     case noRequestQueue(String)
+    /// The request queue has no consumer, and this client never saw one.
+    case noWorker(String)
     /// The reply was not the protocol's.
     case invalidReply(String)
     /// The client was closed.
@@ -69,7 +74,9 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .internal: "internal"
         case .timeout: "timeout"
         case .connectionFailed: "connection_failed"
+        case .connectionRefused: "connection_refused"
         case .noRequestQueue: "no_request_queue"
+        case .noWorker: "no_worker"
         case .invalidReply: "invalid_reply"
         case .closed: "closed"
         case .cancelled: "cancelled"
@@ -89,7 +96,9 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .internal(let message): "internal: \(message)"
         case .timeout: "timeout: no reply in time"
         case .connectionFailed(let reason): "connection failed: \(reason)"
-        case .noRequestQueue(let queue): "no request queue '\(queue)' on the broker: is a worker running?"
+        case .connectionRefused(let endpoints): "connection refused: is RabbitMQ running on \(endpoints)?"
+        case .noRequestQueue(let queue): "the request queue \(queue) does not exist"
+        case .noWorker(let queue): "no worker is consuming \(queue)"
         case .invalidReply(let reason): "invalid reply: \(reason)"
         case .closed: "the client is closed"
         case .cancelled: "cancelled"

@@ -11,9 +11,13 @@ struct RequestCommand: AsyncParsableCommand {
             the code alone, so that a robot in any language can shell out to it; \
             --json prints the whole reply. Errors print one line on stderr, with \
             an exit status per kind: 2 forbidden, 3 bad_request, 4 rate_limited, \
-            5 unavailable, 6 internal, 7 timeout, 8 connection failed or no worker \
-            queue, 9 busy, 1 anything else. The worker holds the request for \
-            its window at most --max-wait-ms (default: --timeout less a second).
+            5 unavailable, 6 internal, 7 timeout or no worker consuming the \
+            request queue, 8 connection failed (refused, login refused) or no \
+            request queue, 9 busy, 1 anything else. It checks the request queue \
+            before it asks, so that these say so at once; only a worker that \
+            consumes and is slow makes it wait the whole --timeout. The worker \
+            holds the request for its window at most --max-wait-ms (default: \
+            --timeout less a second).
             """
     )
 
@@ -68,8 +72,8 @@ struct RequestCommand: AsyncParsableCommand {
         case .rateLimited: 4
         case .unavailable: 5
         case .internal, .invalidReply: 6
-        case .timeout: 7
-        case .connectionFailed, .noRequestQueue: 8
+        case .timeout, .noWorker: 7
+        case .connectionFailed, .connectionRefused, .noRequestQueue: 8
         case .busy: 9
         case .closed, .cancelled: 1
         }
