@@ -34,24 +34,26 @@ let package = Package(
         // The kernel's clock discipline (adjtimex), for the clock check.
         .systemLibrary(name: "CClock"),
 
-        // Pure layers.
+        // Pure layers. MFABroker: a broker's URL and the reconnection
+        // backoff, for the worker, the client and the load generator alike.
+        .target(name: "MFABroker"),
         .target(name: "TOTP", dependencies: ["COpenSSL"]),
         .target(name: "MFAProtocol", dependencies: ["TOTP"]),
-        .target(name: "MFAWorkerCore", dependencies: ["MFAProtocol", "MFAConfig", "TOTP"]),
+        .target(name: "MFAWorkerCore", dependencies: ["MFAProtocol", "MFAConfig", "MFABroker", "TOTP"]),
         .target(
             name: "MFAConfig",
-            dependencies: ["TOTP", "MFAProtocol", "AMQP", .product(name: "Yams", package: "Yams")]
+            dependencies: ["TOTP", "MFAProtocol", "MFABroker", .product(name: "Yams", package: "Yams")]
         ),
 
         // The Swift face of librabbitmq: the only importer of CRabbitMQ.
-        .target(name: "AMQP", dependencies: ["CRabbitMQ"]),
+        .target(name: "AMQP", dependencies: ["CRabbitMQ", "MFABroker"]),
 
         // The service: consumer threads, start-up, shutdown. Glue between AMQP
         // and MFAWorkerCore.
         .target(
             name: "MFAWorker",
             dependencies: [
-                "AMQP", "MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP", "CClock",
+                "AMQP", "MFABroker", "MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP", "CClock",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -59,12 +61,12 @@ let package = Package(
         ),
 
         // The requester's library.
-        .target(name: "MFAClient", dependencies: ["AMQP"]),
+        .target(name: "MFAClient", dependencies: ["AMQP", "MFABroker", "MFAProtocol"]),
 
         // The load generator behind `mfa-worker burst`.
         .target(
             name: "MFABurst",
-            dependencies: ["AMQP", "TOTP", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["AMQP", "MFABroker", "MFAProtocol", "TOTP", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
 
         // The command line.
@@ -78,26 +80,27 @@ let package = Package(
                 "MFAClient",
                 "MFABurst",
                 "AMQP",
+                "MFABroker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
         // The no-work responder that benchmarks measure the worker against.
-        .executableTarget(name: "mfa-echo-responder", dependencies: ["AMQP"], path: "Benchmarks/EchoResponder"),
+        .executableTarget(name: "mfa-echo-responder", dependencies: ["AMQP", "MFABroker"], path: "Benchmarks/EchoResponder"),
 
         .testTarget(name: "TOTPTests", dependencies: ["TOTP"]),
-        .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP", "AMQP"]),
+        .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "MFABroker", "TOTP"]),
         .testTarget(name: "MFAProtocolTests", dependencies: ["MFAProtocol", "TOTP"]),
-        .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP"]),
+        .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "MFABroker", "TOTP"]),
         // Against the RabbitMQ node that scripts/broker.sh starts.
         .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.
         .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP", "TestSupport"]),
-        .testTarget(name: "WorkerBrokerTests", dependencies: ["mfa-worker", "AMQP", "TOTP", "TestSupport"]),
+        .testTarget(name: "WorkerBrokerTests", dependencies: ["mfa-worker", "AMQP", "MFABroker", "TOTP", "TestSupport"]),
         // Broker restarts and a lost cluster node: run by scripts/test-faults.sh,
         // which starts the nodes they break.
-        .testTarget(name: "FaultTests", dependencies: ["mfa-worker", "AMQP", "MFAClient", "TestSupport"]),
+        .testTarget(name: "FaultTests", dependencies: ["mfa-worker", "AMQP", "MFABroker", "MFAClient", "TestSupport"]),
         // Helpers shared by the tests: running programs, a worker process, a requester.
         .target(name: "TestSupport", dependencies: ["AMQP", "TOTP", "MFAClient", "MFAConfig"], path: "Tests/TestSupport"),
     ]

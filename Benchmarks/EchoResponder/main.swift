@@ -4,6 +4,7 @@
 // for the worker's figures (Benchmarks/run.sh).
 //
 //   mfa-echo-responder --url amqp://user:password@127.0.0.1:5672/%2F --queue NAME [--threads N] [--prefetch N]
+import MFABroker
 import AMQP
 import Foundation
 

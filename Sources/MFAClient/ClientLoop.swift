@@ -1,4 +1,6 @@
 import AMQP
+import MFABroker
+import MFAProtocol
 import Foundation
 
 /// The connection's thread: connects when there is work, publishes
@@ -10,7 +12,7 @@ final class ClientLoop {
     private var replyQueue = ""
     private var urlIndex = 0
     private var reconnectAt: Int64 = 0
-    private var backoffAttempt = 0
+    private lazy var backoff = Backoff(initialMilliseconds: Int(configuration.reconnectInitial.milliseconds), maxMilliseconds: Int(configuration.reconnectMax.milliseconds))
     private var lastFailure: String?
     /// A worker was seen consuming the request queue, on any connection of
     /// this client. Until then the client checks the queue before it asks
@@ -84,14 +86,14 @@ final class ClientLoop {
                 // call connects and checks again.
                 connection.close()
                 lastFailure = nil
-                backoffAttempt = 0
+                backoff.reset()
                 failAll(failure)
                 return
             }
             replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
             try connection.consume(queue: replyQueue, noAck: true)
             self.connection = connection
-            backoffAttempt = 0
+            backoff.reset()
             lastFailure = nil
             // Every waiting call is asked again on this connection.
             shared.state.withLock { state in
@@ -118,7 +120,7 @@ final class ClientLoop {
                     refusedEndpoints.removeAll()
                     failAll(.connectionRefused(endpoints.joined(separator: " or ")))
                     // The next call tries again at once.
-                    backoffAttempt = 0
+                    backoff.reset()
                     return
                 }
             } else {
@@ -148,10 +150,7 @@ final class ClientLoop {
     }
 
     private func scheduleReconnect() {
-        let initial = max(1, configuration.reconnectInitial.milliseconds)
-        let ceiling = min(max(initial, configuration.reconnectMax.milliseconds), initial << min(backoffAttempt, 20))
-        backoffAttempt += 1
-        reconnectAt = ClientClock.now() + ceiling / 2 + Int64.random(in: 0...max(0, ceiling / 2))
+        reconnectAt = ClientClock.now() + Int64(backoff.nextDelay())
     }
 
     private func dropConnection(_ reason: String) {
@@ -161,7 +160,7 @@ final class ClientLoop {
         scheduleReconnect()
         // A fresh start right away the first time: a broker restart is
         // usually over in seconds.
-        if backoffAttempt == 1 { reconnectAt = ClientClock.now() }
+        if backoff.attempt == 1 { reconnectAt = ClientClock.now() }
     }
 
     private func publishUnsent(_ connection: AMQPConnection) throws(AMQPError) {
@@ -176,12 +175,12 @@ final class ClientLoop {
         }
         for call in unsent {
             let properties = MessageProperties(
-                contentType: "application/json",
+                contentType: ProtocolConstants.contentType,
                 deliveryMode: .persistent,
                 correlationID: call.id,
                 replyTo: replyQueue,
                 expiration: String(max(1, call.deadline - now)),
-                type: "mfa-code-request",
+                type: ProtocolConstants.requestType,
                 userID: configuration.user
             )
             try connection.publish(

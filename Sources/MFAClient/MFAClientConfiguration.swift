@@ -1,3 +1,5 @@
+import MFABroker
+import MFAProtocol
 import AMQP
 
 /// Where and as whom a client asks.
@@ -27,7 +29,7 @@ public struct MFAClientConfiguration: Sendable {
         password: String? = nil,
         tls: ConnectionSettings.TLS? = nil,
         externalLogin: Bool = false,
-        requestQueue: String = "mfa-code-request",
+        requestQueue: String = ProtocolConstants.defaultRequestQueue,
         heartbeatSeconds: Int = 10,
         connectTimeout: Duration = .seconds(5),
         reconnectInitial: Duration = .milliseconds(100),

@@ -1,4 +1,4 @@
-import AMQP
+import MFABroker
 import Foundation
 import MFAProtocol
 import TOTP

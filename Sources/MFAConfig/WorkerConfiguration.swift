@@ -1,4 +1,5 @@
-import AMQP
+import MFABroker
+import MFAProtocol
 import TOTP
 
 /// Everything the configuration file says, decoded and checked, before any
@@ -108,7 +109,7 @@ public struct RequestQueueSettings: Sendable, Equatable {
         self.overflow = overflow
     }
 
-    public static let defaultName = "mfa-code-request"
+    public static let defaultName = ProtocolConstants.defaultRequestQueue
 
     /// The turn queue of a `once_per_window` account: next to the request
     /// queue, so that the same permissions can cover it, and named by a

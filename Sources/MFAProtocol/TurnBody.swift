@@ -93,7 +93,7 @@ public enum TurnBody {
         guard body.count <= RequestBody.maxBytes else { return nil }
         var requester: String?, account: String?
         var minValidity: Int?, maxWait: Int?, received: Int?
-        let valid = readObject(body) { parser, key throws(RequestBodyError) in
+        let valid = RequestBodyDecoder.readObject(body) { parser, key throws(RequestBodyError) in
             if key.equals("requester", in: parser.bytes) {
                 requester = try parser.parseName()
             } else if key.equals("account", in: parser.bytes) {
@@ -122,7 +122,7 @@ public enum TurnBody {
         // Each window takes at most 16 bytes; a little room for the rest.
         guard body.count <= largestWindowCount * 16 + 1024 else { return nil }
         var holder: String?, account: String?, windows: [UInt64]?
-        let valid = readObject(body) { parser, key throws(RequestBodyError) in
+        let valid = RequestBodyDecoder.readObject(body) { parser, key throws(RequestBodyError) in
             if key.equals("holder", in: parser.bytes) {
                 holder = try parser.parseName()
             } else if key.equals("account", in: parser.bytes) {
@@ -135,125 +135,5 @@ public enum TurnBody {
         }
         guard valid, let holder, let account, let windows else { return nil }
         return Record(holder: holder, account: account, windows: windows)
-    }
-
-    /// Reads `body` as one JSON object, each member by `member`; false when
-    /// it is not one, or a member is not what `member` wants.
-    private static func readObject(_ body: [UInt8], _ member: (inout RequestBodyDecoder.Parser, StringToken) throws(RequestBodyError) -> Void) -> Bool {
-        body.withUnsafeBytes { bytes in
-            var parser = RequestBodyDecoder.Parser(bytes: bytes)
-            do {
-                try parser.parseTopLevelObject(member: member)
-                return true
-            } catch {
-                return false
-            }
-        }
-    }
-}
-
-/// Compact JSON written into byte buffers: the one writer of strings and
-/// integers that replies and turn bodies share.
-public enum JSONText {
-    /// A JSON string: `"` and `\` escaped, control characters (C0, DEL) as
-    /// `\u00XX`, everything else as its UTF-8.
-    public static func appendString(_ text: String, to buffer: inout [UInt8]) {
-        buffer.append(UInt8(ascii: "\""))
-        appendEscaped(text, to: &buffer)
-        buffer.append(UInt8(ascii: "\""))
-    }
-
-    /// The content of a JSON string, without the quotes.
-    public static func appendEscaped(_ text: String, to buffer: inout [UInt8]) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): buffer.append(contentsOf: #"\""#.utf8)
-            case UInt8(ascii: "\\"): buffer.append(contentsOf: #"\\"#.utf8)
-            case 0x00..<0x20, 0x7F:
-                buffer.append(contentsOf: #"\u00"#.utf8)
-                buffer.append(hexDigits[Int(byte >> 4)])
-                buffer.append(hexDigits[Int(byte & 15)])
-            default: buffer.append(byte)
-            }
-        }
-    }
-
-    public static func appendInteger(_ value: Int64, to buffer: inout [UInt8]) {
-        if value < 0 {
-            buffer.append(UInt8(ascii: "-"))
-            // The magnitude as unsigned: Int64.min has none as Int64.
-            appendUnsigned(value.magnitude, to: &buffer)
-        } else {
-            appendUnsigned(UInt64(value), to: &buffer)
-        }
-    }
-
-    private static func appendUnsigned(_ value: UInt64, to buffer: inout [UInt8]) {
-        if value >= 10 { appendUnsigned(value / 10, to: &buffer) }
-        buffer.append(UInt8(ascii: "0") + UInt8(value % 10))
-    }
-
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-}
-
-extension RequestBodyDecoder.Parser {
-    /// One JSON object filling the whole input, each member's value read by
-    /// `member`.
-    mutating func parseTopLevelObject(member: (inout Self, StringToken) throws(RequestBodyError) -> Void) throws(RequestBodyError) {
-        skipWhitespace()
-        guard peek() == UInt8(ascii: "{") else { throw .notAnObject }
-        try parseObject(member: member)
-        skipWhitespace()
-        guard index == bytes.count else { throw .notJSON(offset: index) }
-    }
-
-    /// A string of 1 to ``TurnBody/largestNameBytes`` bytes with no control
-    /// character (an AMQP user name or a holder id).
-    mutating func parseName() throws(RequestBodyError) -> String {
-        let token = try parseString()
-        let content = token.decoded(in: bytes)
-        guard !content.isEmpty, content.count <= TurnBody.largestNameBytes,
-              content.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else { throw .notJSON(offset: index) }
-        return String(decoding: content, as: UTF8.self)
-    }
-
-    /// A string in the protocol's account syntax.
-    mutating func parseAccountName() throws(RequestBodyError) -> String {
-        guard peek() == UInt8(ascii: "\"") else { throw .accountNotString }
-        guard let name = try parseString().asciiAccountName(in: bytes) else { throw .accountSyntax }
-        return name
-    }
-
-    /// A JSON integer from 0 to `bound`.
-    mutating func parseInteger(upTo bound: Int) throws(RequestBodyError) -> Int {
-        let start = index
-        guard try parseValue() == .integer, let value = Self.integer(bytes, start..<index), value >= 0, value <= bound else {
-            throw .notJSON(offset: start)
-        }
-        return value
-    }
-
-    /// An array of at most `count` integers from 0 to `bound`.
-    mutating func parseCounters(atMost count: Int, upTo bound: Int) throws(RequestBodyError) -> [UInt64] {
-        guard peek() == UInt8(ascii: "[") else { throw .notJSON(offset: index) }
-        index += 1
-        var values: [UInt64] = []
-        skipWhitespace()
-        if peek() == UInt8(ascii: "]") {
-            index += 1
-            return values
-        }
-        while true {
-            skipWhitespace()
-            guard values.count < count else { throw .notJSON(offset: index) }
-            values.append(UInt64(try parseInteger(upTo: bound)))
-            skipWhitespace()
-            if peek() == UInt8(ascii: ",") {
-                index += 1
-                continue
-            }
-            try expect(UInt8(ascii: "]"))
-            return values
-        }
     }
 }

@@ -1,3 +1,4 @@
+import MFABroker
 import AMQP
 import Foundation
 import MFAClient

@@ -158,3 +158,26 @@ struct ReplyBodyTests {
         #expect(String(decoding: buffer, as: UTF8.self) == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account"}"#)
     }
 }
+
+/// Replies as a requester reads them, and request bodies as it writes them.
+@Suite("Reply reading and request writing")
+struct ReplyReaderTests {
+    @Test("A code and an error read back; unknown fields are ignored; anything else is not a reply")
+    func replies() {
+        let ok = Array(#"{"status":"ok","account":"sf-eu","code":"492039","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":12345,"later":[1]}"#.utf8)
+        #expect(ReplyMessage.decode(ok) == .code(account: "sf-eu", code: "492039", digits: 6, period: 30, windowStart: 1_764_372_600, windowEnd: 1_764_372_630, expiresInMilliseconds: 12_345))
+        let busy = Array(#"{"status":"error","error":"busy","message":"ask \"later\"","retry_after_ms":17655}"#.utf8)
+        #expect(ReplyMessage.decode(busy) == .error(kind: "busy", message: #"ask "later""#, retryAfterMilliseconds: 17_655))
+        for text in [#"{"status":"ok"}"#, #"{"status":"error"}"#, #"{"status":"ok","status":"error","error":"x"}"#, "[]", "", #"{"status":"maybe"}"#] {
+            #expect(ReplyMessage.decode(Array(text.utf8)) == nil, "\(text)")
+        }
+    }
+
+    @Test("A request body: the account escaped, the numbers when set, max_wait_ms within an hour; it reads back")
+    func requestBody() throws {
+        #expect(String(decoding: RequestBody(account: "sf-eu").encoded(), as: UTF8.self) == #"{"account":"sf-eu"}"#)
+        let body = RequestBody(account: "sf-eu", minValidityMilliseconds: 5000, maxWaitMilliseconds: 9_000_000).encoded()
+        #expect(String(decoding: body, as: UTF8.self) == #"{"account":"sf-eu","min_validity_ms":5000,"max_wait_ms":3600000}"#)
+        #expect(try RequestBodyDecoder.decode(body).get() == RequestBody(account: "sf-eu", minValidityMilliseconds: 5000, maxWaitMilliseconds: 3_600_000))
+    }
+}

@@ -1,3 +1,4 @@
+import MFABroker
 import MFAWorkerCore
 import Testing
 
