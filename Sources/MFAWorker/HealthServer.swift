@@ -82,7 +82,7 @@ final class HealthServer: @unchecked Sendable {
         let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
         switch path {
         case "/metrics":
-            respond(client, status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape(nowMilliseconds: SystemTime.unixMilliseconds()))
+            respond(client, status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape())
         case "/healthz":
             let (healthy, text) = health()
             respond(client, status: healthy ? "200 OK" : "503 Service Unavailable", body: Array((text + "\n").utf8))

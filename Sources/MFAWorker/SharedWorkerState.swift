@@ -1,3 +1,4 @@
+import MFAConfig
 import MFAWorkerCore
 import Synchronization
 
@@ -16,7 +17,11 @@ public final class SharedWorkerState: Sendable {
 
     public init(_ state: ServiceState, audit: AuditTrail) {
         statistics = WorkerStatistics()
-        metrics = WorkerMetrics(statistics: statistics)
+        metrics = WorkerMetrics(
+            statistics: statistics,
+            oncePerWindowAccounts: state.accounts.values.filter { $0.issue == .oncePerWindow }.count,
+            auditWriteFailures: { audit.failedWrites }
+        )
         self.audit = audit
         self.state = Mutex(state)
         generation = Atomic(state.generation)

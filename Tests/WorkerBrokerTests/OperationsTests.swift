@@ -56,7 +56,13 @@ struct OperationsTests {
         #expect(Self.value(metrics, "mfa_replies_pending") == 0)
         #expect(Self.value(metrics, "mfa_reconnects_total") == 0)
         #expect(Self.value(metrics, "mfa_replies_unroutable_total") == 0)
-        #expect((Self.value(metrics, "mfa_seconds_since_last_delivery") ?? -1) >= 0)
+        let lastDelivery = try #require(Self.value(metrics, "mfa_last_delivery_timestamp_seconds"))
+        #expect(abs(lastDelivery - Date().timeIntervalSince1970) < 600, "a Unix time in seconds, not milliseconds")
+        #expect(Self.value(metrics, "mfa_consumers_active") == 2)
+        #expect(Self.value(metrics, "mfa_turn_accounts_configured") == 0)
+        #expect(Self.value(metrics, #"mfa_write_failures_total{sink="audit"}"#) == 0)
+        #expect(metrics.contains("# TYPE mfa_reconnects_total counter"))
+        #expect(metrics.contains("# TYPE mfa_replies_unroutable_total counter"))
         #expect(Self.value(metrics, "mfa_clock_synchronized") != nil)
         for code in codes { #expect(!metrics.contains(code)) }
         #expect(!metrics.contains(worker.keys["sf-eu"]!.base32))
@@ -80,6 +86,31 @@ struct OperationsTests {
         #expect(health.body.hasPrefix("degraded: the clock is not synchronised"))
         #expect(Self.value(try Self.get(port, "/metrics").body, "mfa_clock_synchronized") == 0)
         #expect(worker.log.components(separatedBy: "the clock is not synchronised (adjtimex)").count - 1 == 1)
+    }
+
+    @Test("An audit trail that cannot be written is counted in mfa_write_failures_total{sink=\"audit\"}")
+    func auditWriteFailuresCounted() throws {
+        let port = Self.freePort()
+        let worker = WorkerProcess(metricsPort: port)
+        // /dev/full opens for appending and refuses every write (ENOSPC).
+        let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
+        worker.directory.write("worker.yaml", config.replacingOccurrences(of: "audit: {path: audit.jsonl}", with: "audit: {path: /dev/full}"), mode: 0o644)
+        try worker.start()
+        defer { worker.stop() }
+        let failures = #"mfa_write_failures_total{sink="audit"}"#
+        #expect(Self.value(try Self.get(port, "/metrics").body, failures) == 0)
+        let requester = try Requester(requestQueue: worker.queue)
+        #expect(try requester.ask(account: "sf-eu")?.status == "ok")
+        // The record is written when the consumer idles after the request.
+        let deadline = Date().addingTimeInterval(20)
+        var counted = 0.0
+        while Date() < deadline {
+            counted = Self.value(try Self.get(port, "/metrics").body, failures) ?? 0
+            if counted > 0 { break }
+            usleep(50_000)
+        }
+        #expect(counted >= 1)
+        #expect(Self.value(try Self.get(port, "/metrics").body, #"mfa_write_failures_total{sink="log"}"#) == 0)
     }
 
     @Test("A metrics port that cannot be bound ends start-up with one line")
