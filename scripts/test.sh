@@ -30,3 +30,6 @@ scripts/fuzz.sh 30
 
 echo "test: benchmark smoke run (release build; the figures of a smoke run mean little)"
 Benchmarks/run.sh --smoke
+
+echo "test: operations kit (the alert rules' promtool tests)"
+scripts/test-ops.sh
