@@ -19,6 +19,7 @@ struct MFAWorkerCommand: AsyncParsableCommand {
             CodeCommand.self,
             EnrollCommand.self,
             CheckConfigCommand.self,
+            HealthCommand.self,
         ]
     )
 }

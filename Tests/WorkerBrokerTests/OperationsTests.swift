@@ -113,6 +113,24 @@ struct OperationsTests {
         #expect(Self.value(try Self.get(port, "/metrics").body, #"mfa_write_failures_total{sink="log"}"#) == 0)
     }
 
+    @Test("mfa-worker health asks /healthz where metrics.listen says: status 0 while consuming, 1 once stopped")
+    func healthCommand() throws {
+        let port = Self.freePort()
+        let worker = try WorkerProcess(metricsPort: port).start()
+        let healthy = try mfaWorker("health", "--config", worker.configPath)
+        #expect(healthy.status == 0, "\(healthy.stderr)")
+        #expect(healthy.stdout.hasPrefix("ok: consuming with 2 consumers") || healthy.stdout.hasPrefix("degraded: "), "\(healthy.stdout)")
+        worker.stop()
+        let stopped = try mfaWorker("health", "--config", worker.configPath)
+        #expect(stopped.status == 1)
+        #expect(stopped.stderr.contains("cannot connect to 127.0.0.1:\(port)"), "\(stopped.stderr)")
+        // No listener configured: said, not waited for.
+        let unlistening = WorkerProcess()
+        let off = try mfaWorker("health", "--config", unlistening.configPath)
+        #expect(off.status == 1)
+        #expect(off.stderr.contains("metrics.listen is off"), "\(off.stderr)")
+    }
+
     @Test("A metrics port that cannot be bound ends start-up with one line")
     func metricsPortInUse() throws {
         let port = Self.freePort()
