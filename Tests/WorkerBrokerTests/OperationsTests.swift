@@ -88,29 +88,40 @@ struct OperationsTests {
         #expect(worker.log.components(separatedBy: "the clock is not synchronised (adjtimex)").count - 1 == 1)
     }
 
-    @Test("An audit trail that cannot be written is counted in mfa_write_failures_total{sink=\"audit\"}")
-    func auditWriteFailuresCounted() throws {
+    @Test("Output that cannot be written is counted in mfa_write_failures_total, for the log and for an audit trail on stdout")
+    func writeFailuresCounted() throws {
         let port = Self.freePort()
         let worker = WorkerProcess(metricsPort: port)
-        // /dev/full opens for appending and refuses every write (ENOSPC).
         let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
-        worker.directory.write("worker.yaml", config.replacingOccurrences(of: "audit: {path: audit.jsonl}", with: "audit: {path: /dev/full}"), mode: 0o644)
-        try worker.start()
-        defer { worker.stop() }
-        let failures = #"mfa_write_failures_total{sink="audit"}"#
-        #expect(Self.value(try Self.get(port, "/metrics").body, failures) == 0)
+        worker.directory.write("worker.yaml", config.replacingOccurrences(of: "audit: {path: audit.jsonl}", with: "audit: {path: stdout}"), mode: 0o644)
+        // stdout on /dev/full: every write() fails (ENOSPC), the log's and
+        // the audit trail's, which shares the sink.
+        let process = try ChildProcess(
+            productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", worker.configPath],
+            outputPath: "/dev/full", errorPath: worker.directory.path + "/stderr.log"
+        )
+        defer {
+            process.signal(SIGTERM)
+            if process.wait(timeout: 15) == nil { process.signal(SIGKILL); process.wait() }
+        }
+        func metric(_ name: String) -> Double? {
+            (try? Self.get(port, "/metrics")).flatMap { $0.status == 200 ? Self.value($0.body, name) : nil }
+        }
+        func waitFor(_ name: String, _ condition: (Double) -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if let value = metric(name), condition(value) { return true }
+                usleep(50_000)
+            }
+            return false
+        }
+        #expect(waitFor("mfa_consumers_active") { $0 >= 1 }, "the worker did not start consuming: \((try? String(contentsOfFile: worker.directory.path + "/stderr.log", encoding: .utf8)) ?? "")")
         let requester = try Requester(requestQueue: worker.queue)
         #expect(try requester.ask(account: "sf-eu")?.status == "ok")
-        // The record is written when the consumer idles after the request.
-        let deadline = Date().addingTimeInterval(20)
-        var counted = 0.0
-        while Date() < deadline {
-            counted = Self.value(try Self.get(port, "/metrics").body, failures) ?? 0
-            if counted > 0 { break }
-            usleep(50_000)
-        }
-        #expect(counted >= 1)
-        #expect(Self.value(try Self.get(port, "/metrics").body, #"mfa_write_failures_total{sink="log"}"#) == 0)
+        // The request's log line and audit record are written when the
+        // consumer idles after it.
+        #expect(waitFor(#"mfa_write_failures_total{sink="log"}"#) { $0 >= 1 })
+        #expect(waitFor(#"mfa_write_failures_total{sink="audit"}"#) { $0 >= 1 })
     }
 
     @Test("mfa-worker health asks /healthz where metrics.listen says: status 0 while consuming, 1 once stopped")
