@@ -16,8 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.4.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        // 2.3.0: metric names with their # HELP text (MetricNameDescriptor).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.3.0"),
     ],
     targets: [
         // C libraries. Only AMQP imports CRabbitMQ; only TOTP imports COpenSSL.
@@ -55,7 +55,6 @@ let package = Package(
             dependencies: [
                 "AMQP", "MFABroker", "MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP", "CClock",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),

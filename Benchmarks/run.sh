@@ -26,13 +26,15 @@ done
 
 scripts/broker.sh start >/dev/null
 echo "bench: building (release)" >&2
+# With Swift's runtime linked in statically, as the Debian package and the
+# container ship it (and so scripts/package-deb.sh reuses this build).
 for product in mfa-worker mfa-echo-responder; do
-    if ! swift build -c release --product "$product" > /tmp/mfa-bench-build.log 2>&1; then
+    if ! swift build -c release --static-swift-stdlib --product "$product" > /tmp/mfa-bench-build.log 2>&1; then
         cat /tmp/mfa-bench-build.log >&2
         exit 1
     fi
 done
-bin=$(swift build -c release --show-bin-path)
+bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
 
 work=$(mktemp -d /tmp/mfa-bench-XXXXXX)
 pids=()

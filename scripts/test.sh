@@ -30,3 +30,6 @@ scripts/fuzz.sh 30
 
 echo "test: benchmark smoke run (release build; the figures of a smoke run mean little)"
 Benchmarks/run.sh --smoke
+
+echo "test: operations kit (alert rules with promtool, the systemd unit, the Debian package installed and purged)"
+scripts/test-ops.sh

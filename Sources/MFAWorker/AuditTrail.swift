@@ -54,6 +54,9 @@ public final class AuditTrail: Sendable {
 
     public var isEnabled: Bool { sink != nil }
 
+    /// Writes of the trail's sink that failed: `mfa_write_failures_total{sink="audit"}`.
+    public var failedWrites: Int { sink?.failedWrites.load(ordering: .relaxed) ?? 0 }
+
     func record(_ reply: Reply) {
         guard let sink, Self.recorded.contains(reply.outcome) else { return }
         var line: [UInt8] = []

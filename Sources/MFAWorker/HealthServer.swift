@@ -24,20 +24,15 @@ final class HealthServer: @unchecked Sendable {
         self.clock = clock
         address = (host.contains(":") ? "[\(host)]" : host) + ":\(port)"
 
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var results: UnsafeMutablePointer<addrinfo>?
-        let resolved = getaddrinfo(host, String(port), &hints, &results)
-        guard resolved == 0, let first = results else {
-            throw StartupError("cannot listen for metrics on \(address): \(String(cString: gai_strerror(resolved)))")
+        let socket: StreamSocket
+        switch StreamSocket.open(host: host, port: port, passive: true) {
+        case .success(let opened): socket = opened
+        case .failure(let error): throw StartupError("cannot listen for metrics on \(address): \(error)")
         }
-        defer { freeaddrinfo(results) }
-        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), first.pointee.ai_protocol)
-        guard fd >= 0 else { throw StartupError("cannot listen for metrics on \(address): \(String(cString: strerror(errno)))") }
+        let fd = socket.descriptor
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0, listen(fd, 16) == 0 else {
+        guard socket.bind(), listen(fd, 16) == 0 else {
             let reason = String(cString: strerror(errno)).lowercased()
             close(fd)
             throw StartupError("cannot listen for metrics on \(address) (metrics.listen): \(reason)")
@@ -145,7 +140,7 @@ final class HealthServer: @unchecked Sendable {
         let path = parts[1].split(separator: "?").first.map(String.init) ?? ""
         switch path {
         case "/metrics":
-            return Self.response(status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape(nowMilliseconds: SystemTime.unixMilliseconds()))
+            return Self.response(status: "200 OK", contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics.scrape())
         case "/healthz":
             let (healthy, text) = health()
             return Self.response(status: healthy ? "200 OK" : "503 Service Unavailable", body: Array((text + "\n").utf8))

@@ -16,6 +16,8 @@ public final class LineSink: Sendable {
     private let immediate: Bool
     private let buffer = Mutex<[UInt8]>([])
     private static let threshold = 16 * 1024
+    /// `write` calls that failed (their lines are lost): `mfa_write_failures_total`.
+    public let failedWrites = Atomic<Int>(0)
 
     /// - Parameter buffered: false: every line goes to the kernel at once
     ///   (the audit trail).
@@ -41,7 +43,7 @@ public final class LineSink: Sendable {
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
-        if let full { Self.writeAll(full, to: descriptor) }
+        if let full { writeAll(full) }
     }
 
     public func flush() {
@@ -49,16 +51,17 @@ public final class LineSink: Sendable {
             defer { pending.removeAll(keepingCapacity: true) }
             return pending
         }
-        if !pending.isEmpty { Self.writeAll(pending, to: descriptor) }
+        if !pending.isEmpty { writeAll(pending) }
     }
 
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) {
+    private func writeAll(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
+                    failedWrites.add(1, ordering: .relaxed)
                     return
                 }
                 offset += written

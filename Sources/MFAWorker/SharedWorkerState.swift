@@ -35,7 +35,11 @@ public final class SharedWorkerState: Sendable {
 
     public init(_ state: ServiceState, audit: AuditTrail) {
         statistics = WorkerStatistics()
-        metrics = WorkerMetrics(statistics: statistics)
+        metrics = WorkerMetrics(
+            statistics: statistics,
+            oncePerWindowAccounts: state.accounts.values.filter { $0.issue == .oncePerWindow }.count,
+            auditWriteFailures: { audit.failedWrites }
+        )
         self.audit = audit
         self.state = Mutex(state)
         generation = Atomic(state.generation)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import MFAWorker
 
 @main
 struct MFAWorkerCommand: AsyncParsableCommand {
@@ -10,6 +11,7 @@ struct MFAWorkerCommand: AsyncParsableCommand {
             answers mfa-code-request messages from allowed requesters with the \
             code of the current window. See README.md and docs/protocol.md.
             """,
+        version: WorkerVersion.current,
         subcommands: [
             RunCommand.self,
             RequestCommand.self,
@@ -17,6 +19,7 @@ struct MFAWorkerCommand: AsyncParsableCommand {
             CodeCommand.self,
             EnrollCommand.self,
             CheckConfigCommand.self,
+            HealthCommand.self,
         ]
     )
 }

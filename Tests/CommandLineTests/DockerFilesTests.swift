@@ -32,6 +32,18 @@ struct DockerFilesTests {
         #expect(result.stdout.contains("broker: amqp://mfa-worker@rabbitmq:5672/%2F"))
     }
 
+    @Test("The compose file runs the worker read-only, without capabilities or new privileges; the broker's port is there to publish")
+    func composeHardening() throws {
+        let compose = try String(contentsOfFile: Self.docker + "/compose.yaml", encoding: .utf8)
+        let worker = compose.components(separatedBy: "\n  mfa-worker:\n").dropFirst().first?.components(separatedBy: "\n  requester:").first ?? ""
+        #expect(worker.contains("\n    read_only: true\n"))
+        #expect(worker.contains("\n    cap_drop: [ALL]\n"))
+        #expect(worker.contains(#"security_opt: ["no-new-privileges:true"]"#))
+        #expect(!worker.contains("healthcheck:"), "the image's health check applies")
+        let broker = compose.components(separatedBy: "\n  rabbitmq:\n").dropFirst().first?.components(separatedBy: "\n  mfa-worker:").first ?? ""
+        #expect(broker.contains(#"#   - "127.0.0.1:5672:5672""#))
+    }
+
     @Test("The Dockerfile copies what exists, runs the product it builds, and checks the health endpoint the worker serves")
     func dockerfile() throws {
         let dockerfile = try String(contentsOfFile: Self.docker + "/Dockerfile", encoding: .utf8)
@@ -43,11 +55,15 @@ struct DockerFilesTests {
         }
         #expect(dockerfile.contains("--product mfa-worker"))
         #expect(dockerfile.contains(#"ENTRYPOINT ["mfa-worker"]"#))
-        #expect(dockerfile.contains("http://127.0.0.1:9464/healthz"))
+        // The health check takes the port from the configuration.
+        let healthcheck = dockerfile.components(separatedBy: "HEALTHCHECK ").dropFirst().first?.components(separatedBy: "\nENTRYPOINT").first ?? ""
+        #expect(healthcheck.contains(#"CMD ["mfa-worker", "health""#), "\(healthcheck)")
+        #expect(!healthcheck.contains("9464"))
         #expect(dockerfile.contains("EXPOSE 9464"))
         #expect(dockerfile.contains("USER 10001"))
         let yaml = try String(contentsOfFile: Self.docker + "/worker.yaml", encoding: .utf8)
         #expect(yaml.contains("listen: 0.0.0.0:9464"))
+        #expect(dockerfile.contains("ENV MFA_WORKER_CONFIG=/etc/mfa-worker/worker.yaml"), "mfa-worker health finds the configuration")
         // The runtime packages provide what the binary links.
         #expect(dockerfile.contains("librabbitmq4") && dockerfile.contains("libssl3"))
     }

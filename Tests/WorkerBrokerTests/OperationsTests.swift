@@ -56,7 +56,13 @@ struct OperationsTests {
         #expect(Self.value(metrics, "mfa_replies_pending") == 0)
         #expect(Self.value(metrics, "mfa_reconnects_total") == 0)
         #expect(Self.value(metrics, "mfa_replies_unroutable_total") == 0)
-        #expect((Self.value(metrics, "mfa_seconds_since_last_delivery") ?? -1) >= 0)
+        let lastDelivery = try #require(Self.value(metrics, "mfa_last_delivery_timestamp_seconds"))
+        #expect(abs(lastDelivery - Date().timeIntervalSince1970) < 600, "a Unix time in seconds, not milliseconds")
+        #expect(Self.value(metrics, "mfa_consumers_active") == 2)
+        #expect(Self.value(metrics, "mfa_turn_accounts_configured") == 0)
+        #expect(Self.value(metrics, #"mfa_write_failures_total{sink="audit"}"#) == 0)
+        #expect(metrics.contains("# TYPE mfa_reconnects_total counter"))
+        #expect(metrics.contains("# TYPE mfa_replies_unroutable_total counter"))
         #expect(Self.value(metrics, "mfa_clock_synchronized") != nil)
         for code in codes { #expect(!metrics.contains(code)) }
         #expect(!metrics.contains(worker.keys["sf-eu"]!.base32))
@@ -80,6 +86,60 @@ struct OperationsTests {
         #expect(health.body.hasPrefix("degraded: the clock is not synchronised"))
         #expect(Self.value(try Self.get(port, "/metrics").body, "mfa_clock_synchronized") == 0)
         #expect(worker.log.components(separatedBy: "the clock is not synchronised (adjtimex)").count - 1 == 1)
+    }
+
+    @Test("Output that cannot be written is counted in mfa_write_failures_total, for the log and for an audit trail on stdout")
+    func writeFailuresCounted() throws {
+        let port = Self.freePort()
+        let worker = WorkerProcess(metricsPort: port)
+        let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
+        worker.directory.write("worker.yaml", config.replacingOccurrences(of: "audit: {path: audit.jsonl}", with: "audit: {path: stdout}"), mode: 0o644)
+        // stdout on /dev/full: every write() fails (ENOSPC), the log's and
+        // the audit trail's, which shares the sink.
+        let process = try ChildProcess(
+            productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", worker.configPath],
+            outputPath: "/dev/full", errorPath: worker.directory.path + "/stderr.log"
+        )
+        defer {
+            process.signal(SIGTERM)
+            if process.wait(timeout: 15) == nil { process.signal(SIGKILL); process.wait() }
+        }
+        func metric(_ name: String) -> Double? {
+            (try? Self.get(port, "/metrics")).flatMap { $0.status == 200 ? Self.value($0.body, name) : nil }
+        }
+        func waitFor(_ name: String, _ condition: (Double) -> Bool) -> Bool {
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if let value = metric(name), condition(value) { return true }
+                usleep(50_000)
+            }
+            return false
+        }
+        #expect(waitFor("mfa_consumers_active") { $0 >= 1 }, "the worker did not start consuming: \((try? String(contentsOfFile: worker.directory.path + "/stderr.log", encoding: .utf8)) ?? "")")
+        let requester = try Requester(requestQueue: worker.queue)
+        #expect(try requester.ask(account: "sf-eu")?.status == "ok")
+        // The request's log line and audit record are written when the
+        // consumer idles after it.
+        #expect(waitFor(#"mfa_write_failures_total{sink="log"}"#) { $0 >= 1 })
+        #expect(waitFor(#"mfa_write_failures_total{sink="audit"}"#) { $0 >= 1 })
+    }
+
+    @Test("mfa-worker health asks /healthz where metrics.listen says: status 0 while consuming, 1 once stopped")
+    func healthCommand() throws {
+        let port = Self.freePort()
+        let worker = try WorkerProcess(metricsPort: port).start()
+        let healthy = try mfaWorker("health", "--config", worker.configPath)
+        #expect(healthy.status == 0, "\(healthy.stderr)")
+        #expect(healthy.stdout.hasPrefix("ok: consuming with 2 consumers") || healthy.stdout.hasPrefix("degraded: "), "\(healthy.stdout)")
+        worker.stop()
+        let stopped = try mfaWorker("health", "--config", worker.configPath)
+        #expect(stopped.status == 1)
+        #expect(stopped.stderr.contains("cannot connect to 127.0.0.1:\(port)"), "\(stopped.stderr)")
+        // No listener configured: said, not waited for.
+        let unlistening = WorkerProcess()
+        let off = try mfaWorker("health", "--config", unlistening.configPath)
+        #expect(off.status == 1)
+        #expect(off.stderr.contains("metrics.listen is off"), "\(off.stderr)")
     }
 
     @Test("A metrics port that cannot be bound ends start-up with one line")
