@@ -17,8 +17,7 @@ if [ -z "$config" ]; then
 fi
 
 echo "run: building mfa-worker (release; the first build takes a few minutes)"
-swift build -c release --product mfa-worker
-binary=$(swift build -c release --show-bin-path)/mfa-worker
+. scripts/lib/on-path.sh
 
 "$binary" check-config --config "$config" >/dev/null
 
@@ -27,15 +26,13 @@ if [ "$config" = config/worker.example.yaml ]; then
 
 Ask it for a code, from another terminal:
 
-  MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F \\
-      $binary request --account sf-automation-eu
-
-  MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F \\
-      python3 examples/python/get_code.py --account sf-automation-eu
+  export MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F
+  mfa-worker request --account sf-automation-eu
+  python3 examples/python/get_code.py --account sf-automation-eu
 
 and compare with the key itself:
 
-  $binary code --account sf-automation-eu --config config/worker.example.yaml
+  mfa-worker code --account sf-automation-eu --config config/worker.example.yaml
 
 The demo users and passwords (rpa-bot-eu-1, rpa-bot-eu-2, mfa-worker) exist
 only on this local broker, bound to 127.0.0.1. Ctrl-C stops the worker;

@@ -14,7 +14,8 @@ scripts/broker.sh start
 export MFA_TEST_EVIDENCE=/tmp/mfa-test-evidence
 rm -rf "$MFA_TEST_EVIDENCE"
 
-echo "test: building"
+echo "test: building (the release binary, left on PATH as mfa-worker; then the tests)"
+. scripts/lib/on-path.sh
 swift build --build-tests
 echo "test: running the test suite (unit tests, command line, examples, and the broker tests against 127.0.0.1:5672)"
 swift test --skip-build

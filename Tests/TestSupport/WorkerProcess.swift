@@ -18,6 +18,7 @@ public final class WorkerProcess {
     public let queue: String
     public let keys: [String: TestKey]
     public let parameters: [String: (period: Int, digits: Int, algorithm: String)]
+    public let oncePerWindow: Set<String>
     public var configPath: String { directory.path + "/worker.yaml" }
     public var logPath: String { directory.path + "/worker.log" }
     public var auditPath: String { directory.path + "/audit.jsonl" }
@@ -52,6 +53,7 @@ public final class WorkerProcess {
     ) {
         self.queue = queue
         self.parameters = accounts
+        self.oncePerWindow = oncePerWindow
         var keys: [String: TestKey] = [:]
         var accountLines = ""
         for (name, parameters) in accounts.sorted(by: { $0.key < $1.key }) {
@@ -99,6 +101,19 @@ public final class WorkerProcess {
     deinit {
         stop()
         keepEvidence()
+        deleteQueues()
+    }
+
+    /// The queues this worker declared (its request queue, and the turn
+    /// queues of its once_per_window accounts) go with the test, so that
+    /// test runs leave nothing on the broker. Another WorkerProcess on the
+    /// same queue (a restart in a test) finds them gone only after both ended.
+    private func deleteQueues() {
+        guard let admin = try? Broker.admin() else { return }
+        defer { admin.close() }
+        for queue in [queue] + oncePerWindow.sorted().map(turnQueue) {
+            if (try? admin.deleteQueue(queue)) == nil { try? admin.reopenChannel() }
+        }
     }
 
     /// Copies the log, the audit trail and the keys (with their parameters)

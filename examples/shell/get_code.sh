@@ -6,7 +6,9 @@
 #       examples/shell/get_code.sh sf-automation-eu
 #
 # Waits for the next window when the current one has less than 5 s left,
-# so that the code survives typing it into the login form.
+# so that the code survives typing it into the login form. Runs the
+# `mfa-worker` on PATH (scripts/run.sh and scripts/test.sh put it there), or
+# the one $MFA_WORKER_BIN names.
 set -uo pipefail
 
 account=${1:?usage: get_code.sh ACCOUNT}
