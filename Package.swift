@@ -33,6 +33,8 @@ let package = Package(
         ),
         // The kernel's clock discipline (adjtimex), for the clock check.
         .systemLibrary(name: "CClock"),
+        // zlib: HdrHistogram's standard encoding of a histogram is deflated.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Pure layers.
         .target(name: "TOTP", dependencies: ["COpenSSL"]),
@@ -64,7 +66,7 @@ let package = Package(
         // The load generator behind `mfa-worker burst`.
         .target(
             name: "MFABurst",
-            dependencies: ["AMQP", "TOTP", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["AMQP", "TOTP", "CZlib", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
 
         // The command line.
@@ -90,6 +92,10 @@ let package = Package(
         .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "TOTP", "AMQP"]),
         .testTarget(name: "MFAProtocolTests", dependencies: ["MFAProtocol", "TOTP"]),
         .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "TOTP"]),
+        .testTarget(
+            name: "MFABurstTests",
+            dependencies: ["MFABurst", .product(name: "Histogram", package: "hdrhistogram-swift")]
+        ),
         // Against the RabbitMQ node that scripts/broker.sh starts.
         .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.
