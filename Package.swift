@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.
         .testTarget(name: "CommandLineTests", dependencies: ["mfa-worker", "TOTP", "TestSupport"]),
-        .testTarget(name: "WorkerBrokerTests", dependencies: ["mfa-worker", "AMQP", "TOTP", "TestSupport"]),
+        .testTarget(name: "WorkerBrokerTests", dependencies: ["mfa-worker", "AMQP", "TOTP", "TestSupport", "MFABurst"]),
         // Broker restarts and a lost cluster node: run by scripts/test-faults.sh,
         // which starts the nodes they break.
         .testTarget(name: "FaultTests", dependencies: ["mfa-worker", "AMQP", "MFAClient", "TestSupport"]),

@@ -2,10 +2,11 @@
 # Installs what mfa-worker needs from Debian (and pika from PyPI for the
 # foreign-client tests), skipping what is already there. Debian 12 (bookworm).
 #   scripts/install-deps.sh            build, test and demo dependencies
-# (docker-compose only validates docker/compose.yaml; no Docker engine is needed.)
+# (docker-compose only validates docker/compose.yaml; no Docker engine is needed;
+# chromium renders burst's HTML report headless in a test.)
 set -euo pipefail
 
-packages=(librabbitmq-dev libssl-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose)
+packages=(librabbitmq-dev libssl-dev zlib1g-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
