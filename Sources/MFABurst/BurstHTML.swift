@@ -49,7 +49,7 @@ public enum BurstHTML {
             <body>
             <h1>mfa-worker burst</h1>
             <p class="headline">\(escape(headline(report)))</p>
-            <p class="started">started \(escape(startTime(report))) UTC; \(report.runs == 1 ? "one run" : "\(report.runs) runs merged")</p>
+            <p class="started">started \(escape(startTime(report))) UTC\(report.runs == 1 ? "" : " (the first of \(report.runs) runs merged)")</p>
             \(summaryTable(report))
             <section>
             <h2>Requests per second</h2>
@@ -87,11 +87,7 @@ public enum BurstHTML {
     }
 
     static func headline(_ report: BurstReport) -> String {
-        if let openLoop = report.openLoop {
-            return "open loop, \(openLoop.schedule.summary), over \(report.connections) connections"
-        }
-        if report.runs > 1 { return "closed loop, \(report.requests) requests over \(report.connections) connections" }
-        return "closed loop, \(report.requests) requests over \(report.connections) connections, \(report.inflight) in flight each"
+        report.mode == .open ? report.headline : "closed loop, " + report.headline
     }
 
     private static func startTime(_ report: BurstReport) -> String {

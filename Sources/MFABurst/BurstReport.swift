@@ -114,18 +114,20 @@ public struct BurstReport: Sendable, Codable, Equatable {
     /// Whether a run failed: a request not answered ok, or a wrong code.
     public var failed: Bool { ok < requests || (wrongCodes ?? 0) > 0 }
 
+    /// What was run, in one line.
+    public var headline: String {
+        if let openLoop {
+            let over = connections == 1 ? "1 connection" : "\(connections) connections"
+            return "open loop, \(openLoop.schedule.summary), over \(over)\(runs > 1 ? " (\(runs) runs merged)" : "")"
+        }
+        if runs > 1 { return "\(requests) requests over \(connections) connections, \(runs) runs merged" }
+        return "\(requests) requests over \(connections) connections, \(inflight) in flight each"
+    }
+
     /// The report for people.
     public var text: String {
-        var lines: [String] = []
-        if let openLoop {
-            let merged = runs > 1 ? " (\(runs) runs merged)" : ""
-            lines.append("burst: open loop, \(openLoop.schedule.summary), over \(connections) connections\(merged)")
-            lines.append("scheduled    \(openLoop.scheduled)")
-        } else if runs > 1 {
-            lines.append("burst: \(requests) requests over \(connections) connections, \(runs) runs merged")
-        } else {
-            lines.append("burst: \(requests) requests over \(connections) connections, \(inflight) in flight each")
-        }
+        var lines = ["burst: \(headline)"]
+        if let openLoop { lines.append("scheduled    \(openLoop.scheduled)") }
         lines.append("sent         \(sent)")
         lines.append("ok           \(ok)")
         lines.append("errors       \(errors.values.reduce(0, +))\(Self.kinds(errors, open: " (", close: ")"))")

@@ -69,7 +69,7 @@ struct BurstCommand: ParsableCommand {
     @Option(help: ArgumentHelp("max_wait_ms for every request (else the worker's default).", valueName: "ms"))
     var maxWaitMs: Int?
 
-    @Option(help: ArgumentHelp("Seconds after which an unanswered request counts as a timeout.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds after which an unanswered request counts as a timeout (in open loop, from its scheduled time).", valueName: "seconds"))
     var timeout: Double = 10
 
     @Option(help: ArgumentHelp("The account's key (base32 or otpauth URI), to check every code independently; with several --account, one per account, in their order.", valueName: "path"))
