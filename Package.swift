@@ -33,6 +33,8 @@ let package = Package(
         ),
         // The kernel's clock discipline (adjtimex), for the clock check.
         .systemLibrary(name: "CClock"),
+        // zlib: HdrHistogram's standard encoding of a histogram is deflated.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Pure layers. MFABroker: a broker's URL and the reconnection
         // backoff, for the worker, the client and the load generator alike.
@@ -65,7 +67,7 @@ let package = Package(
         // The load generator behind `mfa-worker burst`.
         .target(
             name: "MFABurst",
-            dependencies: ["AMQP", "MFABroker", "MFAProtocol", "TOTP", .product(name: "Histogram", package: "hdrhistogram-swift")]
+            dependencies: ["AMQP", "MFABroker", "MFAProtocol", "TOTP", "CZlib", .product(name: "Histogram", package: "hdrhistogram-swift")]
         ),
 
         // The command line.

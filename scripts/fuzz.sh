@@ -16,6 +16,8 @@ build() {
         Sources/MFAProtocol/RequestBody.swift \
         Sources/MFAProtocol/RequestBodyDecoder.swift \
         Sources/MFAProtocol/TurnBody.swift \
+        Sources/MFAProtocol/JSONText.swift \
+        Sources/MFAProtocol/JSONReading.swift \
         "$main" -o "$out/$name" > "$out/$name.log" 2>&1; then
         cat "$out/$name.log" >&2
         exit 1

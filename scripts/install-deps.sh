@@ -6,15 +6,16 @@
 # one's RabbitMQ client from Debian; the test suite builds and runs them.
 # prometheus gives promtool and the server the alert tests scrape a worker with;
 # lintian, dpkg-dev, systemd and adduser build, check and install the Debian
-# package (scripts/test-ops.sh).
+# package (scripts/test-ops.sh); chromium renders burst's HTML report headless
+# in a test; zlib1g-dev is for burst's histograms.
 # (docker-compose only validates docker/compose.yaml; no Docker engine is needed.)
 set -euo pipefail
 
-packages=(librabbitmq-dev libssl-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose
+packages=(librabbitmq-dev libssl-dev zlib1g-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose
     default-jdk-headless librabbitmq-client-java libslf4j-java
     golang-go golang-github-rabbitmq-amqp091-go-dev
     mono-mcs mono-runtime libmono-rabbitmq4.0-cil libmono-system-json4.0-cil
-    prometheus lintian dpkg-dev systemd adduser)
+    prometheus lintian dpkg-dev systemd adduser chromium)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -4,8 +4,17 @@ import Histogram
 import Synchronization
 import TOTP
 
-/// A load test of concurrent login bursts: K connections, each keeping W
-/// requests in flight, optionally all starting at one instant.
+/// A load test of concurrent login bursts.
+///
+/// Closed loop (the default): K connections, each keeping W requests in
+/// flight, optionally all starting at one instant; a connection sends its
+/// next request when an answer comes back.
+///
+/// Open loop (`settings.schedule`): the requests go out on a schedule of
+/// their own (`ArrivalSchedule`), spread over the connections, whatever the
+/// answers do, and each request's latency runs from the time the schedule
+/// gave it. A stalled worker then shows as every request scheduled during
+/// the stall waiting, not as one slow request per connection.
 public final class Burst: Sendable {
     public let settings: BurstSettings
     let progress = BurstProgress()
@@ -14,16 +23,34 @@ public final class Burst: Sendable {
         self.settings = settings
     }
 
-    /// Runs the burst; `onProgress` is called about twice a second from the
-    /// calling thread with (sent, answered).
-    public func run(onProgress: (_ sent: Int, _ answered: Int, _ elapsed: Double) -> Void = { _, _, _ in }) -> BurstReport {
+    /// What the progress callback sees.
+    public struct Progress: Sendable {
+        public var sent: Int
+        public var answered: Int
+        /// Seconds since the start.
+        public var elapsed: Double
+        /// Open loop: requests the schedule has sent by now.
+        public var scheduled: Int?
+        /// Open loop: the latest send's lateness against its scheduled time, at most over the last interval.
+        public var behindMilliseconds: Double?
+    }
+
+    /// Runs the burst; `onProgress` is called every `progressInterval`
+    /// seconds from the calling thread.
+    public func run(progressInterval: Double = 0.5, onProgress: (Progress) -> Void = { _ in }) -> BurstReport {
         let connections = max(1, settings.connections)
-        let start = StartGate(parties: connections, atOnce: settings.atOnce)
+        let open = settings.schedule != nil
+        let start = StartGate(parties: connections, atOnce: settings.atOnce || open)
         let results = Mutex<[ConnectionResult]>([])
         let group = DispatchGroup()
         for index in 0..<connections {
-            let quota = settings.requests / connections + (index < settings.requests % connections ? 1 : 0)
-            let driver = ConnectionDriverStarter(index: index, quota: quota, burst: self, gate: start)
+            let pacing: ConnectionDriver.Pacing
+            if let schedule = settings.schedule {
+                pacing = .open(schedule: schedule)
+            } else {
+                pacing = .closed(quota: settings.requests / connections + (index < settings.requests % connections ? 1 : 0))
+            }
+            let driver = ConnectionDriverStarter(index: index, pacing: pacing, burst: self, gate: start)
             group.enter()
             let thread = Thread {
                 let result = driver.run()
@@ -34,76 +61,19 @@ public final class Burst: Sendable {
             thread.start()
         }
         start.waitUntilStarted()
-        let began = DispatchTime.now().uptimeNanoseconds
-        while group.wait(timeout: .now() + .milliseconds(500)) == .timedOut {
-            onProgress(progress.sent.load(ordering: .relaxed), progress.answered.load(ordering: .relaxed), Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9)
+        let began = open ? start.openedAt : DispatchTime.now().uptimeNanoseconds
+        let wallClockStart = Date().timeIntervalSince1970 - Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+        let interval = Int(max(0.05, progressInterval) * 1000)
+        while group.wait(timeout: .now() + .milliseconds(interval)) == .timedOut {
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
+            let behind = progress.worstLag.exchange(0, ordering: .relaxed)
+            onProgress(Progress(
+                sent: progress.sent.load(ordering: .relaxed), answered: progress.answered.load(ordering: .relaxed), elapsed: elapsed,
+                scheduled: settings.schedule.map { $0.due(before: elapsed) }, behindMilliseconds: open ? Double(behind) / 1e6 : nil
+            ))
         }
         let all = results.withLock { $0 }
-        return report(all)
-    }
-
-    private func report(_ results: [ConnectionResult]) -> BurstReport {
-        var histogram = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
-        var errors: [String: Int] = [:]
-        var sent = 0, ok = 0, timeouts = 0, wrong = 0, connectFailures = 0
-        var first = UInt64.max, last: UInt64 = 0
-        var tallies = settings.accounts.map { _ in AccountTally() }
-        for result in results {
-            for (index, tally) in result.accounts.enumerated() { tallies[index].add(tally) }
-            histogram.add(result.latencyMicroseconds)
-            sent += result.sent
-            ok += result.ok
-            timeouts += result.timeouts
-            wrong += result.wrongCodes
-            if result.connectFailed { connectFailures += 1 }
-            for (kind, count) in result.errors { errors[kind, default: 0] += count }
-            if result.startedAt > 0 { first = min(first, result.startedAt) }
-            last = max(last, result.finishedAt)
-        }
-        if timeouts > 0 { errors["timeout"] = timeouts }
-        let seconds = first == .max ? 0 : Double(last - first) / 1e9
-        let answered = ok + errors.filter { $0.key != "timeout" && $0.key != "connection_failed" }.values.reduce(0, +)
-        return BurstReport(
-            connections: settings.connections, inflight: settings.inflight, requests: settings.requests,
-            sent: sent, ok: ok, errors: errors, timeouts: timeouts,
-            wrongCodes: settings.verifiers.isEmpty ? nil : wrong, connectFailures: connectFailures,
-            seconds: seconds, requestsPerSecond: seconds > 0 ? Double(answered) / seconds : 0,
-            latencyMilliseconds: BurstReport.Latency(histogram),
-            accounts: zip(settings.accounts, tallies).map { name, tally in
-                BurstReport.AccountReport(
-                    account: name, ok: tally.ok, errors: tally.errors,
-                    codesPerWindow: Dictionary(uniqueKeysWithValues: tally.windows.map { (String($0.key), $0.value) }),
-                    waitMilliseconds: BurstReport.Latency(tally.waits)
-                )
-            }
-        )
-    }
-}
-
-/// What one account's requests got: codes per window, waits, errors.
-struct AccountTally: Sendable {
-    var ok = 0
-    var errors: [String: Int] = [:]
-    /// window_start -> codes of that window received.
-    var windows: [Int64: Int] = [:]
-    /// Send to reply, in µs, of the requests that got a code.
-    var waits = Histogram<UInt64>(highestTrackableValue: 3_700_000_000, numberOfSignificantValueDigits: .three)
-
-    mutating func add(_ other: AccountTally) {
-        ok += other.ok
-        for (kind, count) in other.errors { errors[kind, default: 0] += count }
-        for (start, count) in other.windows { windows[start, default: 0] += count }
-        waits.add(other.waits)
-    }
-}
-
-extension BurstReport.Latency {
-    init(_ histogram: Histogram<UInt64>) {
-        func ms(_ micros: UInt64) -> Double { Double(micros) / 1000 }
-        self.init(
-            p50: ms(histogram.valueAtPercentile(50)), p90: ms(histogram.valueAtPercentile(90)),
-            p99: ms(histogram.valueAtPercentile(99)), max: ms(histogram.max), mean: histogram.totalCount == 0 ? 0 : histogram.mean / 1000
-        )
+        return BurstTally(settings: settings, results: all, origin: open ? began : nil, wallClockStart: wallClockStart).report()
     }
 }
 
@@ -111,12 +81,24 @@ extension BurstReport.Latency {
 final class BurstProgress: Sendable {
     let sent = Atomic<Int>(0)
     let answered = Atomic<Int>(0)
+    /// The largest send lateness (ns) since the progress line last read it.
+    let worstLag = Atomic<Int>(0)
+
+    func noteLag(_ nanoseconds: Int) {
+        var current = worstLag.load(ordering: .relaxed)
+        while nanoseconds > current {
+            let (exchanged, original) = worstLag.compareExchange(expected: current, desired: nanoseconds, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
 }
 
 /// Holds every connection until all are connected, then releases them at
-/// one instant (`--at-once`); without it, each starts when ready.
+/// one instant (`--at-once`, and always in open loop); without it, each
+/// starts when ready.
 final class StartGate: Sendable {
-    private let state: Mutex<(ready: Int, open: Bool)>
+    private let state: Mutex<(ready: Int, open: Bool, openedAt: UInt64)>
     private let condition = NSCondition()
     let parties: Int
     let atOnce: Bool
@@ -124,15 +106,21 @@ final class StartGate: Sendable {
     init(parties: Int, atOnce: Bool) {
         self.parties = parties
         self.atOnce = atOnce
-        state = Mutex((0, !atOnce))
+        state = Mutex((0, !atOnce, 0))
     }
+
+    /// When the gate opened (uptime ns; 0 without at-once).
+    var openedAt: UInt64 { state.withLock { $0.openedAt } }
 
     /// A connection is ready (or failed); waits for the gate when at once.
     func arrive() {
         condition.lock()
         let open = state.withLock { state -> Bool in
             state.ready += 1
-            if state.ready >= parties { state.open = true }
+            if state.ready >= parties, !state.open {
+                state.open = true
+                state.openedAt = DispatchTime.now().uptimeNanoseconds
+            }
             return state.open
         }
         if open {
@@ -152,6 +140,16 @@ final class StartGate: Sendable {
     }
 }
 
+/// One request as it went: when it was due, sent and finished (uptime ns),
+/// and how (an index into `ConnectionResult.kinds`).
+struct RequestRecord: Sendable {
+    var intended: UInt64
+    /// 0: never sent (its connection failed or was lost first).
+    var sent: UInt64
+    var done: UInt64
+    var outcome: UInt16
+}
+
 struct ConnectionResult: Sendable {
     var sent = 0
     var ok = 0
@@ -163,37 +161,91 @@ struct ConnectionResult: Sendable {
     var finishedAt: UInt64 = 0
     /// By the account's index in the settings.
     var accounts: [AccountTally] = []
-    var latencyMicroseconds = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    var latencyMicroseconds = BurstTally.latencyHistogram()
+    var records: [RequestRecord] = []
+    /// Outcome names by `RequestRecord.outcome`; the first three are fixed.
+    var kinds = ["ok", "timeout", "connection_lost"]
+
+    static let okOutcome: UInt16 = 0
+    static let timeoutOutcome: UInt16 = 1
+    static let lostOutcome: UInt16 = 2
+
+    /// Whether an outcome is a reply from the worker (not a timeout or a lost connection).
+    func isReply(_ outcome: UInt16) -> Bool {
+        outcome == Self.okOutcome || (outcome > Self.lostOutcome && kinds[Int(outcome)] != "connection_failed")
+    }
+
+    mutating func outcome(named kind: String) -> UInt16 {
+        if let index = kinds.firstIndex(of: kind) { return UInt16(index) }
+        kinds.append(kind)
+        return UInt16(kinds.count - 1)
+    }
+}
+
+/// What one account's requests got: codes per window, waits, errors.
+struct AccountTally: Sendable {
+    var ok = 0
+    var errors: [String: Int] = [:]
+    /// window_start -> codes of that window received.
+    var windows: [Int64: Int] = [:]
+    /// Send (or, in open loop, scheduled send) to reply, in µs, of the requests that got a code.
+    var waits = BurstTally.latencyHistogram()
+
+    mutating func add(_ other: AccountTally) {
+        ok += other.ok
+        for (kind, count) in other.errors { errors[kind, default: 0] += count }
+        for (start, count) in other.windows { windows[start, default: 0] += count }
+        waits.add(other.waits)
+    }
 }
 
 private final class ConnectionDriverStarter: Sendable {
     let index: Int
-    let quota: Int
+    let pacing: ConnectionDriver.Pacing
     let burst: Burst
     let gate: StartGate
 
-    init(index: Int, quota: Int, burst: Burst, gate: StartGate) {
+    init(index: Int, pacing: ConnectionDriver.Pacing, burst: Burst, gate: StartGate) {
         self.index = index
-        self.quota = quota
+        self.pacing = pacing
         self.burst = burst
         self.gate = gate
     }
 
     func run() -> ConnectionResult {
-        ConnectionDriver(index: index, quota: quota, settings: burst.settings, progress: burst.progress, gate: gate).run()
+        ConnectionDriver(index: index, pacing: pacing, settings: burst.settings, progress: burst.progress, gate: gate).run()
     }
 }
 
 /// One connection of the burst, on its own thread.
 final class ConnectionDriver {
+    /// How the connection decides when to send.
+    enum Pacing: Sendable {
+        /// `quota` requests, `settings.inflight` at a time.
+        case closed(quota: Int)
+        /// Requests index, index + K, index + 2K, ... of the schedule (K
+        /// connections), each at its time.
+        case open(schedule: ArrivalSchedule)
+    }
+
+    struct InFlight {
+        var intended: UInt64
+        var sent: UInt64
+        var account: Int
+    }
+
     let index: Int
-    let quota: Int
+    let pacing: Pacing
     let settings: BurstSettings
     let progress: BurstProgress
     let gate: StartGate
     private var result = ConnectionResult()
-    /// Request number -> send time (ns) and the account's index.
-    private var inflight: [UInt64: (sentAt: UInt64, account: Int)] = [:]
+    /// Request number -> its times and the account's index.
+    private var inflight: [UInt64: InFlight] = [:]
+    /// (request number, deadline) in the order sent: deadlines only grow,
+    /// so expiring looks at the front alone.
+    private var deadlines: [(number: UInt64, deadline: UInt64)] = []
+    private var deadlinesHead = 0
     private var nextNumber: UInt64 = 0
     /// One request body per account.
     private var bodies: [[UInt8]] = []
@@ -201,13 +253,15 @@ final class ConnectionDriver {
     /// per window, so that checking costs the load generator next to nothing.
     private var expected: [(windowStart: Int64, code: String)?] = []
 
-    init(index: Int, quota: Int, settings: BurstSettings, progress: BurstProgress, gate: StartGate) {
+    init(index: Int, pacing: Pacing, settings: BurstSettings, progress: BurstProgress, gate: StartGate) {
         self.index = index
-        self.quota = quota
+        self.pacing = pacing
         self.settings = settings
         self.progress = progress
         self.gate = gate
     }
+
+    private var connections: Int { max(1, settings.connections) }
 
     func run() -> ConnectionResult {
         let login = settings.logins[index % settings.logins.count]
@@ -221,8 +275,13 @@ final class ConnectionDriver {
             try connection.consume(queue: replyQueue, noAck: true)
         } catch {
             result.connectFailed = true
-            result.errors["connection_failed"] = quota
             gate.arrive()
+            switch pacing {
+            case .closed(let quota):
+                result.errors["connection_failed"] = quota
+            case .open(let schedule):
+                abandon(schedule: schedule, from: index, origin: gate.openedAt, kind: "connection_failed")
+            }
             return result
         }
         defer { connection.close() }
@@ -238,43 +297,112 @@ final class ConnectionDriver {
 
         gate.arrive()
         result.startedAt = DispatchTime.now().uptimeNanoseconds
-        do {
-            while result.sent < quota && inflight.count < settings.inflight {
-                try send(connection, replyQueue: replyQueue)
-            }
-            while !inflight.isEmpty {
-                let event = try connection.nextEvent(timeoutMilliseconds: 20)
-                if case .delivery(let delivery) = event {
-                    receive(delivery)
-                    while result.sent < quota && inflight.count < settings.inflight {
-                        try send(connection, replyQueue: replyQueue)
-                    }
-                }
-                expire()
-                while result.sent < quota && inflight.count < settings.inflight {
-                    try send(connection, replyQueue: replyQueue)
-                }
-            }
-        } catch {
-            result.errors["connection_lost", default: 0] += inflight.count + (quota - result.sent)
+        switch pacing {
+        case .closed(let quota):
+            runClosed(connection, replyQueue: replyQueue, quota: quota)
+        case .open(let schedule):
+            runOpen(connection, replyQueue: replyQueue, schedule: schedule, origin: gate.openedAt)
         }
         result.finishedAt = DispatchTime.now().uptimeNanoseconds
         return result
     }
 
-    private func send(_ connection: AMQPConnection, replyQueue: String) throws(AMQPError) {
-        nextNumber += 1
+    private func runClosed(_ connection: AMQPConnection, replyQueue: String, quota: Int) {
+        func fill() throws(AMQPError) {
+            while result.sent < quota && inflight.count < settings.inflight {
+                nextNumber += 1
+                // Accounts in turn across the whole burst, not per connection.
+                let account = (result.sent * connections + index) % bodies.count
+                try send(connection, replyQueue: replyQueue, number: nextNumber, account: account, intended: nil)
+            }
+        }
+        do {
+            try fill()
+            while !inflight.isEmpty {
+                let event = try connection.nextEvent(timeoutMilliseconds: 20)
+                if case .delivery(let delivery) = event {
+                    receive(delivery)
+                    try fill()
+                }
+                expire()
+                try fill()
+            }
+        } catch {
+            let lost = inflight.count + (quota - result.sent)
+            loseInFlight()
+            result.errors["connection_lost", default: 0] += lost
+        }
+    }
+
+    private func runOpen(_ connection: AMQPConnection, replyQueue: String, schedule: ArrivalSchedule, origin: UInt64) {
+        let total = schedule.count
+        var next = index
+        func due(_ n: Int) -> UInt64 { origin + UInt64(schedule.seconds(of: n) * 1e9) }
+        do {
+            while true {
+                let now = DispatchTime.now().uptimeNanoseconds
+                while next < total, due(next) <= now {
+                    try send(connection, replyQueue: replyQueue, number: UInt64(next), account: next % bodies.count, intended: due(next))
+                    next += connections
+                }
+                expire()
+                if next >= total && inflight.isEmpty { break }
+                var wait = 20
+                if next < total {
+                    let until = due(next) - min(due(next), DispatchTime.now().uptimeNanoseconds)
+                    wait = min(20, Int((until + 999_999) / 1_000_000))
+                }
+                if case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: wait) {
+                    receive(delivery)
+                }
+            }
+        } catch {
+            result.errors["connection_lost", default: 0] += inflight.count
+            loseInFlight()
+            abandon(schedule: schedule, from: next, origin: origin, kind: "connection_lost")
+        }
+    }
+
+    /// This connection's requests from `first` on that were never sent.
+    private func abandon(schedule: ArrivalSchedule, from first: Int, origin: UInt64, kind: String) {
+        let total = schedule.count
+        guard first < total else { return }
+        let outcome = result.outcome(named: kind)
+        let now = DispatchTime.now().uptimeNanoseconds
+        var count = 0
+        for n in stride(from: first, to: total, by: connections) {
+            let intended = origin + UInt64(schedule.seconds(of: n) * 1e9)
+            result.records.append(RequestRecord(intended: intended, sent: 0, done: max(now, intended), outcome: outcome))
+            let account = n % max(1, settings.accounts.count)
+            if account < result.accounts.count { result.accounts[account].errors[kind, default: 0] += 1 }
+            count += 1
+        }
+        result.errors[kind, default: 0] += count
+    }
+
+    private func loseInFlight() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        for request in inflight.values {
+            result.records.append(RequestRecord(intended: request.intended, sent: request.sent, done: now, outcome: ConnectionResult.lostOutcome))
+        }
+        inflight.removeAll()
+    }
+
+    /// Sends one request; `intended` is its scheduled time in open loop (nil: now).
+    private func send(_ connection: AMQPConnection, replyQueue: String, number: UInt64, account: Int, intended: UInt64?) throws(AMQPError) {
         let properties = MessageProperties(
             contentType: "application/json",
-            correlationID: correlationID(nextNumber),
+            correlationID: correlationID(number),
             replyTo: replyQueue,
             expiration: String(settings.timeoutMilliseconds),
             type: "mfa-code-request",
             userID: settings.logins[index % settings.logins.count].user
         )
-        // Accounts in turn across the whole burst, not per connection.
-        let account = (result.sent * max(1, settings.connections) + index) % bodies.count
-        inflight[nextNumber] = (DispatchTime.now().uptimeNanoseconds, account)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let from = intended ?? now
+        if now > from { progress.noteLag(Int(now - from)) }
+        inflight[number] = InFlight(intended: from, sent: now, account: account)
+        deadlines.append((number, from + UInt64(settings.timeoutMilliseconds) * 1_000_000))
         try connection.publish(routingKey: settings.requestQueue, properties: properties, body: bodies[account])
         result.sent += 1
         progress.sent.add(1, ordering: .relaxed)
@@ -296,13 +424,18 @@ final class ConnectionDriver {
     }
 
     private func receive(_ delivery: Delivery) {
-        guard let number = number(of: delivery.properties.correlationID), let (sentAt, account) = inflight.removeValue(forKey: number) else {
+        guard let number = number(of: delivery.properties.correlationID), let request = inflight.removeValue(forKey: number) else {
             return // late (already timed out) or not ours
         }
-        let micros = max(1, (DispatchTime.now().uptimeNanoseconds - sentAt) / 1000)
+        let now = DispatchTime.now().uptimeNanoseconds
+        let account = request.account
+        let micros = max(1, (now - request.intended) / 1000)
         _ = result.latencyMicroseconds.record(micros)
         progress.answered.add(1, ordering: .relaxed)
+        var record = RequestRecord(intended: request.intended, sent: request.sent, done: now, outcome: ConnectionResult.okOutcome)
+        defer { result.records.append(record) }
         guard let reply = ReplyScanner.scan(delivery.body) else {
+            record.outcome = result.outcome(named: "invalid_reply")
             result.errors["invalid_reply", default: 0] += 1
             result.accounts[account].errors["invalid_reply", default: 0] += 1
             return
@@ -317,6 +450,7 @@ final class ConnectionDriver {
             }
         } else {
             let kind = reply.error ?? "invalid_reply"
+            record.outcome = result.outcome(named: kind)
             result.errors[kind, default: 0] += 1
             result.accounts[account].errors[kind, default: 0] += 1
         }
@@ -332,13 +466,20 @@ final class ConnectionDriver {
         return expected[account]?.code == code
     }
 
+    /// Requests unanswered past their deadline are timeouts.
     private func expire() {
         let now = DispatchTime.now().uptimeNanoseconds
-        let limit = UInt64(settings.timeoutMilliseconds) * 1_000_000
-        for (number, request) in inflight where now - request.sentAt > limit {
-            inflight.removeValue(forKey: number)
+        while deadlinesHead < deadlines.count, deadlines[deadlinesHead].deadline < now {
+            let number = deadlines[deadlinesHead].number
+            deadlinesHead += 1
+            guard let request = inflight.removeValue(forKey: number) else { continue }
             result.timeouts += 1
             result.accounts[request.account].errors["timeout", default: 0] += 1
+            result.records.append(RequestRecord(intended: request.intended, sent: request.sent, done: now, outcome: ConnectionResult.timeoutOutcome))
+        }
+        if deadlinesHead > 4096 && deadlinesHead * 2 > deadlines.count {
+            deadlines.removeFirst(deadlinesHead)
+            deadlinesHead = 0
         }
     }
 }

@@ -24,8 +24,12 @@ public struct BurstSettings: Sendable {
     public var connections: Int
     /// Requests in all, spread evenly over the connections.
     public var requests: Int
-    /// Requests in flight per connection.
+    /// Requests in flight per connection (closed loop).
     public var inflight: Int
+    /// Open loop: requests go out on this schedule, spread over the
+    /// connections, whatever the answers do (`requests`, `inflight` and
+    /// `atOnce` do not apply). Nil: the closed loop.
+    public var schedule: ArrivalSchedule?
     /// Connect every connection first, then start them all at one instant.
     public var atOnce: Bool
     public var minValidityMilliseconds: Int?
@@ -38,7 +42,8 @@ public struct BurstSettings: Sendable {
 
     public init(url: BrokerURL, tls: ConnectionSettings.TLS? = nil, logins: [Login], requestQueue: String, accounts: [String],
                 connections: Int, requests: Int, inflight: Int, atOnce: Bool = false, minValidityMilliseconds: Int? = nil,
-                maxWaitMilliseconds: Int? = nil, timeoutMilliseconds: Int = 10_000, verifiers: [String: TOTPGenerator] = [:]) {
+                maxWaitMilliseconds: Int? = nil, timeoutMilliseconds: Int = 10_000, verifiers: [String: TOTPGenerator] = [:],
+                schedule: ArrivalSchedule? = nil) {
         self.url = url
         self.tls = tls
         self.logins = logins
@@ -52,6 +57,7 @@ public struct BurstSettings: Sendable {
         self.maxWaitMilliseconds = maxWaitMilliseconds
         self.timeoutMilliseconds = timeoutMilliseconds
         self.verifiers = verifiers
+        self.schedule = schedule
     }
 
     /// Parses a logins file: one `user:password` per line; `#` comments and

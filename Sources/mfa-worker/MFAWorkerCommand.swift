@@ -16,6 +16,7 @@ struct MFAWorkerCommand: AsyncParsableCommand {
             RunCommand.self,
             RequestCommand.self,
             BurstCommand.self,
+            BurstMergeCommand.self,
             CodeCommand.self,
             EnrollCommand.self,
             CheckConfigCommand.self,
