@@ -1,5 +1,6 @@
 import AMQP
 import Foundation
+import MFAProtocol
 import Histogram
 import Synchronization
 import TOTP
@@ -287,10 +288,7 @@ final class ConnectionDriver {
         defer { connection.close() }
 
         bodies = settings.accounts.map { account in
-            var text = #"{"account":"\#(account)""#
-            if let minValidity = settings.minValidityMilliseconds { text += #","min_validity_ms":\#(minValidity)"# }
-            if let maxWait = settings.maxWaitMilliseconds { text += #","max_wait_ms":\#(maxWait)"# }
-            return Array((text + "}").utf8)
+            RequestBody(account: account, minValidityMilliseconds: settings.minValidityMilliseconds, maxWaitMilliseconds: settings.maxWaitMilliseconds).encoded()
         }
         expected = settings.accounts.map { _ in nil }
         result.accounts = settings.accounts.map { _ in AccountTally() }
@@ -391,11 +389,11 @@ final class ConnectionDriver {
     /// Sends one request; `intended` is its scheduled time in open loop (nil: now).
     private func send(_ connection: AMQPConnection, replyQueue: String, number: UInt64, account: Int, intended: UInt64?) throws(AMQPError) {
         let properties = MessageProperties(
-            contentType: "application/json",
+            contentType: ProtocolConstants.contentType,
             correlationID: correlationID(number),
             replyTo: replyQueue,
             expiration: String(settings.timeoutMilliseconds),
-            type: "mfa-code-request",
+            type: ProtocolConstants.requestType,
             userID: settings.logins[index % settings.logins.count].user
         )
         let now = DispatchTime.now().uptimeNanoseconds
@@ -434,30 +432,28 @@ final class ConnectionDriver {
         progress.answered.add(1, ordering: .relaxed)
         var record = RequestRecord(intended: request.intended, sent: request.sent, done: now, outcome: ConnectionResult.okOutcome)
         defer { result.records.append(record) }
-        guard let reply = ReplyScanner.scan(delivery.body) else {
-            record.outcome = result.outcome(named: "invalid_reply")
-            result.errors["invalid_reply", default: 0] += 1
-            result.accounts[account].errors["invalid_reply", default: 0] += 1
-            return
-        }
-        if reply.status == "ok" {
+        // The protocol's own reader: the same strict JSON as the worker's.
+        switch ReplyMessage.decode(delivery.body) {
+        case .code(_, let code, _, _, let start, _, _):
             result.ok += 1
             result.accounts[account].ok += 1
             _ = result.accounts[account].waits.record(micros)
-            if let start = reply.windowStart { result.accounts[account].windows[start, default: 0] += 1 }
+            result.accounts[account].windows[start, default: 0] += 1
             if let verifier = settings.verifiers[settings.accounts[account]] {
-                if !check(reply, account: account, with: verifier) { result.wrongCodes += 1 }
+                if !check(code, windowStart: start, account: account, with: verifier) { result.wrongCodes += 1 }
             }
-        } else {
-            let kind = reply.error ?? "invalid_reply"
+        case .error(let kind, _, _):
             record.outcome = result.outcome(named: kind)
             result.errors[kind, default: 0] += 1
             result.accounts[account].errors[kind, default: 0] += 1
+        case nil:
+            record.outcome = result.outcome(named: "invalid_reply")
+            result.errors["invalid_reply", default: 0] += 1
+            result.accounts[account].errors["invalid_reply", default: 0] += 1
         }
     }
 
-    private func check(_ reply: ReplyScanner.Result, account: Int, with verifier: TOTPGenerator) -> Bool {
-        guard let start = reply.windowStart, let code = reply.code else { return false }
+    private func check(_ code: String, windowStart start: Int64, account: Int, with verifier: TOTPGenerator) -> Bool {
         if expected[account]?.windowStart != start {
             let period = Int64(verifier.parameters.period)
             guard start >= 0, start % period == 0 else { return false }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MFAConfig
+import MFAProtocol
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -197,49 +198,15 @@ public enum TextEscaping {
         return out + "\""
     }
 
-    /// Never written raw into a log or audit line, whatever the format: C0
-    /// and C1 controls and DEL, the line and paragraph separators (U+2028,
-    /// U+2029; U+0085 is C1), and the bidirectional and invisible format
-    /// controls that make a terminal or viewer show a line reordered
-    /// (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069, U+FEFF).
+    /// Never written raw into a log or audit line (``JSONText/isLineBreaking(_:)``).
     @inline(__always)
     public static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
-        switch scalar.value {
-        case 0x00..<0x20, 0x7F...0x9F, 0x061C, 0x200E, 0x200F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069, 0xFEFF: true
-        default: false
-        }
+        JSONText.isLineBreaking(scalar)
     }
 
-    /// A JSON string: `"` and `\` escaped, ``isUnsafe(_:)`` characters as
-    /// `\uXXXX` (`\n` for a newline).
+    /// A JSON string for a log or audit line (``JSONText/appendLineSafeString(_:to:)``).
     public static func appendJSON(_ value: String, to line: inout [UInt8]) {
-        line.append(UInt8(ascii: "\""))
-        if value.utf8.allSatisfy({ $0 < 0x80 }) {
-            for byte in value.utf8 { appendJSONASCII(byte, to: &line) }
-        } else {
-            for scalar in value.unicodeScalars {
-                if scalar.value < 0x80 {
-                    appendJSONASCII(UInt8(scalar.value), to: &line)
-                } else if isUnsafe(scalar) {
-                    line.append(contentsOf: (#"\u"# + String(scalar.value, radix: 16).leftPadded(4)).utf8)
-                } else {
-                    line.append(contentsOf: String(scalar).utf8)
-                }
-            }
-        }
-        line.append(UInt8(ascii: "\""))
-    }
-
-    @inline(__always)
-    private static func appendJSONASCII(_ byte: UInt8, to line: inout [UInt8]) {
-        switch byte {
-        case UInt8(ascii: "\""): line.append(contentsOf: #"\""#.utf8)
-        case UInt8(ascii: "\\"): line.append(contentsOf: #"\\"#.utf8)
-        case 0x0A: line.append(contentsOf: #"\n"#.utf8)
-        case 0x00..<0x20, 0x7F:
-            line.append(contentsOf: (#"\u00"# + String(byte, radix: 16).leftPadded(2)).utf8)
-        default: line.append(byte)
-        }
+        JSONText.appendLineSafeString(value, to: &line)
     }
 
     /// A correlation id for a log line: printable ASCII kept, other bytes as
