@@ -14,6 +14,9 @@ scripts/broker.sh start
 export MFA_TEST_EVIDENCE=/tmp/mfa-test-evidence
 rm -rf "$MFA_TEST_EVIDENCE"
 
+echo "test: the sources are formatted as .swift-format says (swift format lint)"
+swift format lint --configuration .swift-format --strict --recursive Sources Tests Benchmarks/EchoResponder Fuzz Package.swift
+
 echo "test: building (the release binary, left on PATH as mfa-worker; then the tests)"
 . scripts/lib/on-path.sh
 swift build --build-tests

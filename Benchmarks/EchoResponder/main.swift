@@ -1,3 +1,5 @@
+import AMQP
+import Foundation
 // A responder that does no work: it answers every request on a queue with
 // one fixed reply, through the same librabbitmq wrapper as the worker.
 // What it reaches is the broker's own limit on this machine, the yardstick
@@ -5,8 +7,6 @@
 //
 //   mfa-echo-responder --url amqp://user:password@127.0.0.1:5672/%2F --queue NAME [--threads N] [--prefetch N]
 import MFABroker
-import AMQP
-import Foundation
 
 struct Options {
     var url = "amqp://mfa-worker:demo-worker-password@127.0.0.1:5672/%2F"
@@ -23,7 +23,9 @@ struct Options {
             case "--queue": queue = value
             case "--threads": threads = Int(value) ?? threads
             case "--prefetch": prefetch = Int(value) ?? prefetch
-            default: FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8)); exit(2)
+            default:
+                FileHandle.standardError.write(Data("unknown option \(flag)\n".utf8))
+                exit(2)
             }
         }
     }
@@ -59,10 +61,12 @@ final class Responder: Sendable {
             while true {
                 guard case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: 100) else { continue }
                 if let replyTo = delivery.properties.replyTo {
-                    try connection.publish(routingKey: replyTo, mandatory: true, properties: MessageProperties(
-                        contentType: "application/json", deliveryMode: .transient,
-                        correlationID: delivery.properties.correlationID, expiration: "30000", type: "mfa-code-reply"
-                    ), body: reply)
+                    try connection.publish(
+                        routingKey: replyTo, mandatory: true,
+                        properties: MessageProperties(
+                            contentType: "application/json", deliveryMode: .transient,
+                            correlationID: delivery.properties.correlationID, expiration: "30000", type: "mfa-code-reply"
+                        ), body: reply)
                 }
                 try connection.ack(deliveryTag: delivery.deliveryTag)
             }

@@ -60,7 +60,8 @@ extension AMQPConnection {
     /// `exchange.declare`.
     public func declareExchange(_ name: String, type: String, durable: Bool = false, autoDelete: Bool = false) throws(AMQPError) {
         defer { arena.reset() }
-        amqp_exchange_declare(state, Self.channel, arena.bytes(name), arena.bytes(type), 0, durable ? 1 : 0, autoDelete ? 1 : 0, 0, amqp_table_t(num_entries: 0, entries: nil))
+        amqp_exchange_declare(
+            state, Self.channel, arena.bytes(name), arena.bytes(type), 0, durable ? 1 : 0, autoDelete ? 1 : 0, 0, amqp_table_t(num_entries: 0, entries: nil))
         try check(amqp_get_rpc_reply(state), "exchange.declare")
     }
 
@@ -83,7 +84,8 @@ extension AMQPConnection {
     @discardableResult
     public func consume(queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false) throws(AMQPError) -> String {
         defer { arena.reset() }
-        let ok = amqp_basic_consume(state, Self.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0, exclusive ? 1 : 0, amqp_table_t(num_entries: 0, entries: nil))
+        let ok = amqp_basic_consume(
+            state, Self.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0, exclusive ? 1 : 0, amqp_table_t(num_entries: 0, entries: nil))
         try check(amqp_get_rpc_reply(state), "basic.consume")
         guard let ok else { throw .library(operation: "basic.consume", reason: "no reply") }
         return Self.string(ok.pointee.consumer_tag)
@@ -158,18 +160,54 @@ extension AMQPConnection {
     private func rawProperties(_ properties: MessageProperties) -> amqp_basic_properties_t {
         var raw = amqp_basic_properties_t()
         var flags: Int32 = 0
-        if let value = properties.contentType { raw.content_type = arena.bytes(value); flags |= AMQP_BASIC_CONTENT_TYPE_FLAG }
-        if let value = properties.contentEncoding { raw.content_encoding = arena.bytes(value); flags |= AMQP_BASIC_CONTENT_ENCODING_FLAG }
-        if let value = properties.deliveryMode { raw.delivery_mode = value.rawValue; flags |= AMQP_BASIC_DELIVERY_MODE_FLAG }
-        if let value = properties.priority { raw.priority = value; flags |= AMQP_BASIC_PRIORITY_FLAG }
-        if let value = properties.correlationID { raw.correlation_id = arena.bytes(value); flags |= AMQP_BASIC_CORRELATION_ID_FLAG }
-        if let value = properties.replyTo { raw.reply_to = arena.bytes(value); flags |= AMQP_BASIC_REPLY_TO_FLAG }
-        if let value = properties.expiration { raw.expiration = arena.bytes(value); flags |= AMQP_BASIC_EXPIRATION_FLAG }
-        if let value = properties.messageID { raw.message_id = arena.bytes(value); flags |= AMQP_BASIC_MESSAGE_ID_FLAG }
-        if let value = properties.timestamp { raw.timestamp = value; flags |= AMQP_BASIC_TIMESTAMP_FLAG }
-        if let value = properties.type { raw.type = arena.bytes(value); flags |= AMQP_BASIC_TYPE_FLAG }
-        if let value = properties.userID { raw.user_id = arena.bytes(value); flags |= AMQP_BASIC_USER_ID_FLAG }
-        if let value = properties.appID { raw.app_id = arena.bytes(value); flags |= AMQP_BASIC_APP_ID_FLAG }
+        if let value = properties.contentType {
+            raw.content_type = arena.bytes(value)
+            flags |= AMQP_BASIC_CONTENT_TYPE_FLAG
+        }
+        if let value = properties.contentEncoding {
+            raw.content_encoding = arena.bytes(value)
+            flags |= AMQP_BASIC_CONTENT_ENCODING_FLAG
+        }
+        if let value = properties.deliveryMode {
+            raw.delivery_mode = value.rawValue
+            flags |= AMQP_BASIC_DELIVERY_MODE_FLAG
+        }
+        if let value = properties.priority {
+            raw.priority = value
+            flags |= AMQP_BASIC_PRIORITY_FLAG
+        }
+        if let value = properties.correlationID {
+            raw.correlation_id = arena.bytes(value)
+            flags |= AMQP_BASIC_CORRELATION_ID_FLAG
+        }
+        if let value = properties.replyTo {
+            raw.reply_to = arena.bytes(value)
+            flags |= AMQP_BASIC_REPLY_TO_FLAG
+        }
+        if let value = properties.expiration {
+            raw.expiration = arena.bytes(value)
+            flags |= AMQP_BASIC_EXPIRATION_FLAG
+        }
+        if let value = properties.messageID {
+            raw.message_id = arena.bytes(value)
+            flags |= AMQP_BASIC_MESSAGE_ID_FLAG
+        }
+        if let value = properties.timestamp {
+            raw.timestamp = value
+            flags |= AMQP_BASIC_TIMESTAMP_FLAG
+        }
+        if let value = properties.type {
+            raw.type = arena.bytes(value)
+            flags |= AMQP_BASIC_TYPE_FLAG
+        }
+        if let value = properties.userID {
+            raw.user_id = arena.bytes(value)
+            flags |= AMQP_BASIC_USER_ID_FLAG
+        }
+        if let value = properties.appID {
+            raw.app_id = arena.bytes(value)
+            flags |= AMQP_BASIC_APP_ID_FLAG
+        }
         raw._flags = amqp_flags_t(flags)
         return raw
     }

@@ -1,4 +1,5 @@
 import CRabbitMQ
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -85,10 +86,11 @@ extension AMQPConnection {
             guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
                 throw lost(reply.library_error, "reading a returned message")
             }
-            let event = AMQPEvent.returned(ReturnedMessage(
-                replyCode: code, replyText: text, exchange: exchange, routingKey: routingKey,
-                properties: Self.properties(message.properties), body: Self.array(message.body)
-            ))
+            let event = AMQPEvent.returned(
+                ReturnedMessage(
+                    replyCode: code, replyText: text, exchange: exchange, routingKey: routingKey,
+                    properties: Self.properties(message.properties), body: Self.array(message.body)
+                ))
             amqp_destroy_message(&message)
             return event
         case mfa_method_basic_cancel:

@@ -1,4 +1,5 @@
 import CRabbitMQ
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -83,7 +84,9 @@ public final class AMQPConnection {
         let opened = amqp_socket_open_noblock(socket, arena.cString(settings.host), Int32(settings.port), &timeout)
         arena.reset()
         guard opened == AMQP_STATUS_OK.rawValue else {
-            let reason = opened == AMQP_STATUS_SOCKET_ERROR.rawValue || opened == AMQP_STATUS_TIMEOUT.rawValue || opened == AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED.rawValue
+            let reason =
+                opened == AMQP_STATUS_SOCKET_ERROR.rawValue || opened == AMQP_STATUS_TIMEOUT.rawValue
+                    || opened == AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED.rawValue
                 ? ConnectDiagnosis.reason(host: settings.host, port: settings.port, timeoutMilliseconds: min(timeoutMilliseconds, 2000))
                 : Self.connectFailureText(opened, tls: settings.tls != nil)
             throw .connectFailed(endpoint: settings.endpoint, reason: reason)
@@ -104,13 +107,16 @@ public final class AMQPConnection {
             ("product", .string("mfa-worker")),
             ("platform", .string("Swift, librabbitmq \(String(cString: amqp_version()))")),
             ("connection_name", .string(settings.connectionName)),
-            ("capabilities", .table([
-                ("consumer_cancel_notify", .bool(true)),
-                ("publisher_confirms", .bool(true)),
-                ("basic.nack", .bool(true)),
-                ("connection.blocked", .bool(true)),
-                ("authentication_failure_close", .bool(true)),
-            ])),
+            (
+                "capabilities",
+                .table([
+                    ("consumer_cancel_notify", .bool(true)),
+                    ("publisher_confirms", .bool(true)),
+                    ("basic.nack", .bool(true)),
+                    ("connection.blocked", .bool(true)),
+                    ("authentication_failure_close", .bool(true)),
+                ])
+            ),
         ])
         let vhost = arena.cString(settings.vhost)
         let reply: amqp_rpc_reply_t
@@ -118,7 +124,8 @@ public final class AMQPConnection {
         case .plain(let user, let password):
             reply = mfa_amqp_login_plain(state, vhost, 0, 131_072, Int32(settings.heartbeatSeconds), &properties, arena.cString(user), arena.cString(password))
         case .external(let identity):
-            reply = mfa_amqp_login_external(state, vhost, 0, 131_072, Int32(settings.heartbeatSeconds), &properties, arena.cString(identity.isEmpty ? "external" : identity))
+            reply = mfa_amqp_login_external(
+                state, vhost, 0, 131_072, Int32(settings.heartbeatSeconds), &properties, arena.cString(identity.isEmpty ? "external" : identity))
         }
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:

@@ -24,12 +24,18 @@ enum ConnectDiagnosis {
         while let current = address {
             defer { address = current.pointee.ai_next }
             let fd = socket(current.pointee.ai_family, current.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue), current.pointee.ai_protocol)
-            guard fd >= 0 else { lastError = errno; continue }
+            guard fd >= 0 else {
+                lastError = errno
+                continue
+            }
             defer { close(fd) }
             if connect(fd, current.pointee.ai_addr, current.pointee.ai_addrlen) == 0 {
                 return "the TCP connection succeeded on a second try; the broker may be overloaded or not speaking AMQP"
             }
-            guard errno == EINPROGRESS else { lastError = errno; continue }
+            guard errno == EINPROGRESS else {
+                lastError = errno
+                continue
+            }
             var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             guard poll(&descriptor, 1, Int32(clamping: timeoutMilliseconds)) > 0 else {
                 lastError = ETIMEDOUT

@@ -49,7 +49,8 @@ public struct BrokerURL: Sendable, Hashable, CustomStringConvertible, CustomDebu
             hostPort = authority[authority.index(after: at)...]
             if let colon = userInfo.firstIndex(of: ":") {
                 guard let decodedUser = percentDecode(userInfo[..<colon]),
-                      let decodedPassword = percentDecode(userInfo[userInfo.index(after: colon)...]) else {
+                    let decodedPassword = percentDecode(userInfo[userInfo.index(after: colon)...])
+                else {
                     throw .badPercentEncoding("user or password")
                 }
                 user = decodedUser
@@ -154,7 +155,7 @@ private func percentEncode(_ text: String) -> String {
     for byte in text.utf8 {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
             out.unicodeScalars.append(Unicode.Scalar(byte))
         default:
             let hex = Array("0123456789ABCDEF".utf8)

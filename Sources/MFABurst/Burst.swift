@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import MFAProtocol
 import Histogram
+import MFAProtocol
 import Synchronization
 import TOTP
 
@@ -68,10 +68,11 @@ public final class Burst: Sendable {
         while group.wait(timeout: .now() + .milliseconds(interval)) == .timedOut {
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e9
             let behind = progress.worstLag.exchange(0, ordering: .relaxed)
-            onProgress(Progress(
-                sent: progress.sent.load(ordering: .relaxed), answered: progress.answered.load(ordering: .relaxed), elapsed: elapsed,
-                scheduled: settings.schedule.map { $0.due(before: elapsed) }, behindMilliseconds: open ? Double(behind) / 1e6 : nil
-            ))
+            onProgress(
+                Progress(
+                    sent: progress.sent.load(ordering: .relaxed), answered: progress.answered.load(ordering: .relaxed), elapsed: elapsed,
+                    scheduled: settings.schedule.map { $0.due(before: elapsed) }, behindMilliseconds: open ? Double(behind) / 1e6 : nil
+                ))
         }
         let all = results.withLock { $0 }
         return BurstTally(settings: settings, results: all, origin: open ? began : nil, wallClockStart: wallClockStart).report()
@@ -271,7 +272,10 @@ final class ConnectionDriver {
         let connection: AMQPConnection
         let replyQueue: String
         do {
-            connection = try AMQPConnection(url.connectionSettings(password: login.password, heartbeatSeconds: 30, tls: settings.tls, timeoutMilliseconds: 30_000, connectionName: "mfa-worker burst \(index + 1)"))
+            connection = try AMQPConnection(
+                url.connectionSettings(
+                    password: login.password, heartbeatSeconds: 30, tls: settings.tls, timeoutMilliseconds: 30_000,
+                    connectionName: "mfa-worker burst \(index + 1)"))
             replyQueue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
             try connection.consume(queue: replyQueue, noAck: true)
         } catch {
@@ -288,7 +292,8 @@ final class ConnectionDriver {
         defer { connection.close() }
 
         bodies = settings.accounts.map { account in
-            RequestBody(account: account, minValidityMilliseconds: settings.minValidityMilliseconds, maxWaitMilliseconds: settings.maxWaitMilliseconds).encoded()
+            RequestBody(account: account, minValidityMilliseconds: settings.minValidityMilliseconds, maxWaitMilliseconds: settings.maxWaitMilliseconds)
+                .encoded()
         }
         expected = settings.accounts.map { _ in nil }
         result.accounts = settings.accounts.map { _ in AccountTally() }
@@ -423,7 +428,7 @@ final class ConnectionDriver {
 
     private func receive(_ delivery: Delivery) {
         guard let number = number(of: delivery.properties.correlationID), let request = inflight.removeValue(forKey: number) else {
-            return // late (already timed out) or not ours
+            return  // late (already timed out) or not ours
         }
         let now = DispatchTime.now().uptimeNanoseconds
         let account = request.account

@@ -108,18 +108,26 @@ public enum BurstHTML {
         row("wrong codes", report.wrongCodes.map(String.init) ?? "not verified", warn: (report.wrongCodes ?? 0) > 0)
         row("duration", "\(BurstReport.format(report.seconds, 3)) s")
         if let openLoop = report.openLoop {
-            row("rate", "target \(BurstReport.format(openLoop.targetRate, 1))/s, sent \(BurstReport.format(openLoop.achievedRate, 1))/s on schedule, answered \(BurstReport.format(openLoop.answeredRate, 1))/s")
+            row(
+                "rate",
+                "target \(BurstReport.format(openLoop.targetRate, 1))/s, sent \(BurstReport.format(openLoop.achievedRate, 1))/s on schedule, answered \(BurstReport.format(openLoop.answeredRate, 1))/s"
+            )
             let lag = openLoop.lagMilliseconds
-            row("schedule", openLoop.behind
-                ? "behind: sends up to \(BurstReport.format(lag.max, 3)) ms late, \(openLoop.lateSends) over 100 ms late"
-                : "kept: sends at most \(BurstReport.format(lag.max, 3)) ms late", warn: openLoop.behind)
+            row(
+                "schedule",
+                openLoop.behind
+                    ? "behind: sends up to \(BurstReport.format(lag.max, 3)) ms late, \(openLoop.lateSends) over 100 ms late"
+                    : "kept: sends at most \(BurstReport.format(lag.max, 3)) ms late", warn: openLoop.behind)
         } else {
             row("throughput", "\(BurstReport.format(report.requestsPerSecond, 0)) requests/s")
         }
         row("latency ms", BurstReport.formatWithTail(report.latencyMilliseconds) + (report.openLoop == nil ? "" : " (from the scheduled send times)"))
         for account in report.accounts {
             let windows = account.codesPerWindow.count
-            row("account \(account.account)", "ok \(account.ok)\(BurstReport.kinds(account.errors, open: "; ", close: "")); \(windows) window\(windows == 1 ? "" : "s"), at most \(account.mostCodesInAWindow) code\(account.mostCodesInAWindow == 1 ? "" : "s") each; wait ms \(BurstReport.formatWithTail(account.waitMilliseconds))", warn: !account.errors.isEmpty)
+            row(
+                "account \(account.account)",
+                "ok \(account.ok)\(BurstReport.kinds(account.errors, open: "; ", close: "")); \(windows) window\(windows == 1 ? "" : "s"), at most \(account.mostCodesInAWindow) code\(account.mostCodesInAWindow == 1 ? "" : "s") each; wait ms \(BurstReport.formatWithTail(account.waitMilliseconds))",
+                warn: !account.errors.isEmpty)
         }
         let body = rows.map { name, value, warn in
             "<tr><th>\(escape(name))</th><td\(warn ? " class=\"warn\"" : "")>\(escape(value))</td></tr>"

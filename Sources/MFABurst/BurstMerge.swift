@@ -103,7 +103,11 @@ extension BurstReport {
             let shift = Int((Double(report.startedAtUnixMilliseconds - start) / 1000).rounded())
             for second in report.perSecond {
                 let index = second.second + shift
-                var entry = seconds[index] ?? (Second(second: index, scheduled: nil, sent: 0, answered: 0, p50: nil, p99: nil, errors: [:], latencyHistogram: nil), BurstTally.latencyHistogram())
+                var entry =
+                    seconds[index] ?? (
+                        Second(second: index, scheduled: nil, sent: 0, answered: 0, p50: nil, p99: nil, errors: [:], latencyHistogram: nil),
+                        BurstTally.latencyHistogram()
+                    )
                 if let scheduled = second.scheduled { entry.second.scheduled = (entry.second.scheduled ?? 0) + scheduled }
                 entry.second.sent += second.sent
                 entry.second.answered += second.answered
@@ -133,10 +137,13 @@ extension BurstReport {
         var accounts: [String: (report: AccountReport, waits: Histogram<UInt64>)] = [:]
         for (name, report) in runs {
             for account in report.accounts {
-                var entry = accounts[account.account] ?? (AccountReport(
-                    account: account.account, ok: 0, errors: [:], codesPerWindow: [:],
-                    waitMilliseconds: Latency(BurstTally.latencyHistogram()), waitHistogram: ""
-                ), BurstTally.latencyHistogram())
+                var entry =
+                    accounts[account.account] ?? (
+                        AccountReport(
+                            account: account.account, ok: 0, errors: [:], codesPerWindow: [:],
+                            waitMilliseconds: Latency(BurstTally.latencyHistogram()), waitHistogram: ""
+                        ), BurstTally.latencyHistogram()
+                    )
                 if accounts[account.account] == nil { order.append(account.account) }
                 entry.report.ok += account.ok
                 entry.report.errors = sum([entry.report.errors, account.errors])

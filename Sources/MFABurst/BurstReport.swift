@@ -136,10 +136,14 @@ public struct BurstReport: Sendable, Codable, Equatable {
         if connectFailures > 0 { lines.append("connections failed \(connectFailures)") }
         lines.append("duration     \(Self.format(seconds, 3)) s")
         if let openLoop {
-            lines.append("rate         target \(Self.format(openLoop.targetRate, 1))/s, sent \(Self.format(openLoop.achievedRate, 1))/s on schedule, answered \(Self.format(openLoop.answeredRate, 1))/s")
+            lines.append(
+                "rate         target \(Self.format(openLoop.targetRate, 1))/s, sent \(Self.format(openLoop.achievedRate, 1))/s on schedule, answered \(Self.format(openLoop.answeredRate, 1))/s"
+            )
             let lag = openLoop.lagMilliseconds
             if openLoop.behind {
-                lines.append("schedule     BEHIND: sends up to \(Self.format(lag.max, 3)) ms late (p99 \(Self.format(lag.p99, 3)) ms), \(openLoop.lateSends) over 100 ms late; more --connections or CPU for the generator")
+                lines.append(
+                    "schedule     BEHIND: sends up to \(Self.format(lag.max, 3)) ms late (p99 \(Self.format(lag.p99, 3)) ms), \(openLoop.lateSends) over 100 ms late; more --connections or CPU for the generator"
+                )
             } else {
                 lines.append("schedule     kept: sends at most \(Self.format(lag.max, 3)) ms late (p99 \(Self.format(lag.p99, 3)) ms)")
             }

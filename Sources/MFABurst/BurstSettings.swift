@@ -1,5 +1,5 @@
-import MFABroker
 import AMQP
+import MFABroker
 import TOTP
 
 /// What a burst does.
@@ -40,10 +40,12 @@ public struct BurstSettings: Sendable {
     /// independently.
     public var verifiers: [String: TOTPGenerator]
 
-    public init(url: BrokerURL, tls: ConnectionSettings.TLS? = nil, logins: [Login], requestQueue: String, accounts: [String],
-                connections: Int, requests: Int, inflight: Int, atOnce: Bool = false, minValidityMilliseconds: Int? = nil,
-                maxWaitMilliseconds: Int? = nil, timeoutMilliseconds: Int = 10_000, verifiers: [String: TOTPGenerator] = [:],
-                schedule: ArrivalSchedule? = nil) {
+    public init(
+        url: BrokerURL, tls: ConnectionSettings.TLS? = nil, logins: [Login], requestQueue: String, accounts: [String],
+        connections: Int, requests: Int, inflight: Int, atOnce: Bool = false, minValidityMilliseconds: Int? = nil,
+        maxWaitMilliseconds: Int? = nil, timeoutMilliseconds: Int = 10_000, verifiers: [String: TOTPGenerator] = [:],
+        schedule: ArrivalSchedule? = nil
+    ) {
         self.url = url
         self.tls = tls
         self.logins = logins

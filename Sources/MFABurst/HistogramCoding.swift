@@ -104,7 +104,7 @@ public enum HistogramCoding {
         let digits = Int(try reader.uint32())
         let lowest = try reader.uint64()
         let highest = try reader.uint64()
-        _ = try reader.uint64() // the integer to double ratio: values stay integers here
+        _ = try reader.uint64()  // the integer to double ratio: values stay integers here
         guard let significant = SignificantDigits(rawValue: Int8(clamping: digits)), digits <= 5 else {
             throw .unsupported("\(digits) significant digits")
         }
@@ -112,7 +112,8 @@ public enum HistogramCoding {
         guard lowest >= 1, layout.unitMagnitude + layout.subBucketHalfCountMagnitude <= 50 else {
             throw .unsupported("a lowest discernible value of \(lowest)")
         }
-        var histogram = Histogram<UInt64>(lowestDiscernibleValue: lowest, highestTrackableValue: max(min(highest, 1 << 48), 2 * lowest), numberOfSignificantValueDigits: significant)
+        var histogram = Histogram<UInt64>(
+            lowestDiscernibleValue: lowest, highestTrackableValue: max(min(highest, 1 << 48), 2 * lowest), numberOfSignificantValueDigits: significant)
         histogram.autoResize = true
         var payload = Reader(bytes: try reader.bytes(payloadLength))
         var index = 0

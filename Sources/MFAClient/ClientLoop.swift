@@ -1,7 +1,7 @@
 import AMQP
+import Foundation
 import MFABroker
 import MFAProtocol
-import Foundation
 
 /// The connection's thread: connects when there is work, publishes
 /// requests, reads replies, expires calls, reconnects.
@@ -12,7 +12,8 @@ final class ClientLoop {
     private var replyQueue = ""
     private var urlIndex = 0
     private var reconnectAt: Int64 = 0
-    private lazy var backoff = Backoff(initialMilliseconds: Int(configuration.reconnectInitial.milliseconds), maxMilliseconds: Int(configuration.reconnectMax.milliseconds))
+    private lazy var backoff = Backoff(
+        initialMilliseconds: Int(configuration.reconnectInitial.milliseconds), maxMilliseconds: Int(configuration.reconnectMax.milliseconds))
     private var lastFailure: String?
     /// A worker was seen consuming the request queue, on any connection of
     /// this client. Until then the client checks the queue before it asks
@@ -185,7 +186,8 @@ final class ClientLoop {
             )
             try connection.publish(
                 routingKey: configuration.requestQueue, mandatory: true, properties: properties,
-                body: CodeReplyParser.requestBody(account: call.account, minValidityMilliseconds: call.minValidityMilliseconds, maxWaitMilliseconds: call.maxWait(at: now))
+                body: CodeReplyParser.requestBody(
+                    account: call.account, minValidityMilliseconds: call.minValidityMilliseconds, maxWaitMilliseconds: call.maxWait(at: now))
             )
         }
     }

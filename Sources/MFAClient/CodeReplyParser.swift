@@ -6,7 +6,8 @@ public enum CodeReplyParser {
     public static func parse(_ body: [UInt8]) -> Result<MFACode, MFAClientError> {
         switch ReplyMessage.decode(body) {
         case .code(let account, let code, let digits, let period, let start, let end, let expires):
-            return .success(MFACode(code: code, account: account, digits: digits, period: period, windowStart: start, windowEnd: end, expiresIn: .milliseconds(expires)))
+            return .success(
+                MFACode(code: code, account: account, digits: digits, period: period, windowStart: start, windowEnd: end, expiresIn: .milliseconds(expires)))
         case .error(let kind, let message, let retryAfterMilliseconds):
             let retryAfter = retryAfterMilliseconds.map { Duration.milliseconds($0) }
             switch kind {
@@ -24,6 +25,8 @@ public enum CodeReplyParser {
 
     /// The request body for `account`.
     public static func requestBody(account: String, minValidityMilliseconds: Int64?, maxWaitMilliseconds: Int64? = nil) -> [UInt8] {
-        RequestBody(account: account, minValidityMilliseconds: minValidityMilliseconds.map { Int($0) }, maxWaitMilliseconds: maxWaitMilliseconds.map { Int($0) }).encoded()
+        RequestBody(
+            account: account, minValidityMilliseconds: minValidityMilliseconds.map { Int($0) }, maxWaitMilliseconds: maxWaitMilliseconds.map { Int($0) }
+        ).encoded()
     }
 }

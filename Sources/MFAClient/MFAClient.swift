@@ -1,6 +1,6 @@
-import MFABroker
 import AMQP
 import Foundation
+import MFABroker
 import Synchronization
 
 /// Asks mfa-worker for codes over one AMQP connection, for many callers at
@@ -49,7 +49,9 @@ public final class MFAClient: Sendable {
     ///   less a second for the reply's way back (a tenth of it for short
     ///   timeouts), so that the worker never spends a window on a caller that
     ///   has given up.
-    public func code(for account: String, minValidity: Duration = .zero, maxWait: Duration? = nil, timeout: Duration = .seconds(10)) async throws(MFAClientError) -> MFACode {
+    public func code(
+        for account: String, minValidity: Duration = .zero, maxWait: Duration? = nil, timeout: Duration = .seconds(10)
+    ) async throws(MFAClientError) -> MFACode {
         let id = shared.nextCorrelationID()
         let deadline = ClientClock.now() + max(1, timeout.milliseconds)
         let minValidityMilliseconds = minValidity == .zero ? nil : minValidity.milliseconds

@@ -1,6 +1,6 @@
+import AMQP
 import MFABroker
 import MFAProtocol
-import AMQP
 
 /// Where and as whom a client asks.
 public struct MFAClientConfiguration: Sendable {

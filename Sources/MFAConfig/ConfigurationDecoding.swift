@@ -1,5 +1,5 @@
-import MFABroker
 import Foundation
+import MFABroker
 import MFAProtocol
 import TOTP
 import Yams
@@ -56,14 +56,22 @@ extension WorkerConfiguration {
         try mapping.finish()
         if !broker.publisherConfirms, let account = accounts.first(where: { $0.issue == .oncePerWindow }) {
             // A window is handed out only once the broker has its record.
-            throw ConfigurationError(file: file, keyPath: "accounts.\(account.name).issue", line: account.line, message: "once_per_window needs broker.publisher_confirms: true")
+            throw ConfigurationError(
+                file: file, keyPath: "accounts.\(account.name).issue", line: account.line, message: "once_per_window needs broker.publisher_confirms: true")
         }
         if accounts.contains(where: { $0.issue == .oncePerWindow }),
-           requestQueue.name.utf8.count + RequestQueueSettings.turnQueueSuffixBytes > 255 {
-            throw ConfigurationError(file: file, keyPath: "request_queue.name", message: "must be at most \(255 - RequestQueueSettings.turnQueueSuffixBytes) bytes with once_per_window accounts (their turn queues are named after it)")
+            requestQueue.name.utf8.count + RequestQueueSettings.turnQueueSuffixBytes > 255
+        {
+            throw ConfigurationError(
+                file: file, keyPath: "request_queue.name",
+                message:
+                    "must be at most \(255 - RequestQueueSettings.turnQueueSuffixBytes) bytes with once_per_window accounts (their turn queues are named after it)"
+            )
         }
         if allow.contains(requester: broker.login) {
-            throw ConfigurationError(file: file, keyPath: "allow", message: "names the worker's own broker user '\(broker.login)' as a requester; a requester must log in as a user of its own")
+            throw ConfigurationError(
+                file: file, keyPath: "allow",
+                message: "names the worker's own broker user '\(broker.login)' as a requester; a requester must log in as a user of its own")
         }
     }
 
@@ -243,7 +251,8 @@ extension WorkerConfiguration {
         guard let value else { return settings }
         var mapping = try value.mapping()
         settings.caFile = try mapping.optional("ca_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory) }
-        settings.certFile = try mapping.optional("cert_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory) }
+        settings.certFile = try mapping.optional("cert_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory)
+        }
         settings.keyFile = try mapping.optional("key_file").map { (item) throws(ConfigurationError) in resolve(try item.nonEmptyString(), against: directory) }
         settings.external = try mapping.optional("external")?.bool() ?? false
         settings.verifyPeer = try mapping.optional("verify_peer")?.bool() ?? true
@@ -251,7 +260,8 @@ extension WorkerConfiguration {
         try mapping.finish()
         for (key, path) in [("ca_file", settings.caFile), ("cert_file", settings.certFile), ("key_file", settings.keyFile)] {
             if let path, !FileManager.default.isReadableFile(atPath: path) {
-                throw ConfigurationError(file: value.file, keyPath: "broker.tls.\(key)", line: value.line, message: FileProblem.describe(path: path, fallback: "cannot be read"))
+                throw ConfigurationError(
+                    file: value.file, keyPath: "broker.tls.\(key)", line: value.line, message: FileProblem.describe(path: path, fallback: "cannot be read"))
             }
         }
         return settings
@@ -341,7 +351,8 @@ extension WorkerConfiguration {
             let period = try account.optional("period")?.int(in: TOTPParameters.allowedPeriods)
             let issue = try account.optional("issue").map { (value) throws(ConfigurationError) in try oneOf(value, IssueMode.self) } ?? .shared
             try account.finish()
-            accounts.append(AccountSettings(name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, issue: issue, line: accountValue.line))
+            accounts.append(
+                AccountSettings(name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, issue: issue, line: accountValue.line))
         }
         return accounts
     }
@@ -352,7 +363,8 @@ extension WorkerConfiguration {
         var seen: Set<UserName> = []
         for (requester, list) in try value.mapping().entriesByName() {
             guard !requester.isEmpty, requester.utf8.count <= 255,
-                  requester.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+                requester.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+            else {
                 throw list.error("a requester is an AMQP user name: 1 to 255 bytes, no control characters")
             }
             var names: Set<String> = []

@@ -119,7 +119,8 @@ public struct LoadedConfiguration: Sendable {
     }
 
     /// Reads the file at `path` and loads its secrets.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> LoadedConfiguration {
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> LoadedConfiguration
+    {
         try LoadedConfiguration(WorkerConfiguration.load(path: path), environment: environment)
     }
 }
@@ -205,7 +206,8 @@ struct SecretLoader {
         var warning: String?
         switch KeyStrength(keyText.key) {
         case .tooShort(let bits):
-            throw fail(sourceKey, "the key has \(bits) bits; at least \(KeyStrength.minimumBits) are required (RFC 4226 asks for \(KeyStrength.recommendedBits))")
+            throw fail(
+                sourceKey, "the key has \(bits) bits; at least \(KeyStrength.minimumBits) are required (RFC 4226 asks for \(KeyStrength.recommendedBits))")
         case .weak(let bits):
             warning = "\(keyPath): the key has \(bits) bits, under the \(KeyStrength.recommendedBits) that RFC 4226 asks for"
         case .acceptable:

@@ -1,4 +1,5 @@
 import TOTP
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -109,7 +110,9 @@ public enum SecretFile {
         guard stat(folder, &info) == 0 else { return }
         let mode = info.st_mode
         if mode & 0o022 != 0 && mode & S_ISVTX == 0 {
-            throw makeError("\(path) is in the folder \(folder), which group or others may write (mode \(String(mode & 0o777, radix: 8))): whoever can write it can replace the file; run chmod go-w on it")
+            throw makeError(
+                "\(path) is in the folder \(folder), which group or others may write (mode \(String(mode & 0o777, radix: 8))): whoever can write it can replace the file; run chmod go-w on it"
+            )
         }
     }
 }

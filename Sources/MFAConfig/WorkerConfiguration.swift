@@ -101,7 +101,10 @@ public struct RequestQueueSettings: Sendable, Equatable {
     public var maxLength: Int?
     public var overflow: Overflow?
 
-    public init(name: String = RequestQueueSettings.defaultName, type: QueueType = .classic, deadLetterExchange: String? = nil, maxLength: Int? = nil, overflow: Overflow? = nil) {
+    public init(
+        name: String = RequestQueueSettings.defaultName, type: QueueType = .classic, deadLetterExchange: String? = nil, maxLength: Int? = nil,
+        overflow: Overflow? = nil
+    ) {
         self.name = name
         self.type = type
         self.deadLetterExchange = deadLetterExchange
@@ -152,7 +155,10 @@ public struct ReplySettings: Sendable, Equatable {
     /// (`min_validity_ms`) on one consumer thread; past them, `busy`.
     public var maxHeldPerRequester: Int
 
-    public init(maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int, defaultMaxWaitMilliseconds: Int = ReplySettings.standardMaxWaitMilliseconds, maxHeldPerRequester: Int = ReplySettings.standardMaxHeldPerRequester) {
+    public init(
+        maxTTLMilliseconds: Int, defaultMinValidityMilliseconds: Int, defaultMaxWaitMilliseconds: Int = ReplySettings.standardMaxWaitMilliseconds,
+        maxHeldPerRequester: Int = ReplySettings.standardMaxHeldPerRequester
+    ) {
         self.maxTTLMilliseconds = maxTTLMilliseconds
         self.defaultMinValidityMilliseconds = defaultMinValidityMilliseconds
         self.defaultMaxWaitMilliseconds = defaultMaxWaitMilliseconds
@@ -325,7 +331,9 @@ public struct TLSSettings: Sendable, Equatable {
     public var verifyPeer: Bool
     public var verifyHostname: Bool
 
-    public init(caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, external: Bool = false, verifyPeer: Bool = true, verifyHostname: Bool = true) {
+    public init(
+        caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil, external: Bool = false, verifyPeer: Bool = true, verifyHostname: Bool = true
+    ) {
         self.caFile = caFile
         self.certFile = certFile
         self.keyFile = keyFile
@@ -337,7 +345,9 @@ public struct TLSSettings: Sendable, Equatable {
     /// Warnings to log at every start: checks turned off.
     public var warnings: [String] {
         var warnings: [String] = []
-        if !verifyPeer { warnings.append("broker.tls.verify_peer is false: the broker's certificate is not checked, so anyone on the path can pose as the broker") }
+        if !verifyPeer {
+            warnings.append("broker.tls.verify_peer is false: the broker's certificate is not checked, so anyone on the path can pose as the broker")
+        }
         if !verifyHostname { warnings.append("broker.tls.verify_hostname is false: any certificate of the CA is accepted for any broker name") }
         return warnings
     }

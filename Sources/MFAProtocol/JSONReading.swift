@@ -18,7 +18,8 @@ extension RequestBodyDecoder.Parser {
         let token = try parseString()
         let content = token.decoded(in: bytes)
         guard !content.isEmpty, content.count <= TurnBody.largestNameBytes,
-              content.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else { throw .notJSON(offset: index) }
+            content.allSatisfy({ $0 >= 0x20 && $0 != 0x7F })
+        else { throw .notJSON(offset: index) }
         return String(decoding: content, as: UTF8.self)
     }
 

@@ -19,24 +19,39 @@ public enum ReplyMessage: Sendable, Equatable {
         var digits: Int?, period: Int?, start: Int?, end: Int?, expires: Int?, retryAfter: Int?
         let valid = RequestBodyDecoder.readObject(body) { parser, key throws(RequestBodyError) in
             let bytes = parser.bytes
-            if key.equals("status", in: bytes) { status = try parser.parseText() }
-            else if key.equals("error", in: bytes) { kind = try parser.parseText() }
-            else if key.equals("message", in: bytes) { message = try parser.parseText() }
-            else if key.equals("account", in: bytes) { account = try parser.parseText() }
-            else if key.equals("code", in: bytes) { code = try parser.parseText() }
-            else if key.equals("digits", in: bytes) { digits = try parser.parseInteger(upTo: 10) }
-            else if key.equals("period", in: bytes) { period = try parser.parseInteger(upTo: 3600) }
-            else if key.equals("window_start", in: bytes) { start = try parser.parseInteger(upTo: largestNumber) }
-            else if key.equals("window_end", in: bytes) { end = try parser.parseInteger(upTo: largestNumber) }
-            else if key.equals("expires_in_ms", in: bytes) { expires = try parser.parseInteger(upTo: largestNumber) }
-            else if key.equals("retry_after_ms", in: bytes) { retryAfter = try parser.parseInteger(upTo: largestNumber) }
-            else { try parser.parseValue() }
+            if key.equals("status", in: bytes) {
+                status = try parser.parseText()
+            } else if key.equals("error", in: bytes) {
+                kind = try parser.parseText()
+            } else if key.equals("message", in: bytes) {
+                message = try parser.parseText()
+            } else if key.equals("account", in: bytes) {
+                account = try parser.parseText()
+            } else if key.equals("code", in: bytes) {
+                code = try parser.parseText()
+            } else if key.equals("digits", in: bytes) {
+                digits = try parser.parseInteger(upTo: 10)
+            } else if key.equals("period", in: bytes) {
+                period = try parser.parseInteger(upTo: 3600)
+            } else if key.equals("window_start", in: bytes) {
+                start = try parser.parseInteger(upTo: largestNumber)
+            } else if key.equals("window_end", in: bytes) {
+                end = try parser.parseInteger(upTo: largestNumber)
+            } else if key.equals("expires_in_ms", in: bytes) {
+                expires = try parser.parseInteger(upTo: largestNumber)
+            } else if key.equals("retry_after_ms", in: bytes) {
+                retryAfter = try parser.parseInteger(upTo: largestNumber)
+            } else {
+                try parser.parseValue()
+            }
         }
         guard valid else { return nil }
         switch status {
         case "ok":
             guard let account, let code, let digits, let period, let start, let end, let expires else { return nil }
-            return .code(account: account, code: code, digits: digits, period: period, windowStart: Int64(start), windowEnd: Int64(end), expiresInMilliseconds: Int64(expires))
+            return .code(
+                account: account, code: code, digits: digits, period: period, windowStart: Int64(start), windowEnd: Int64(end),
+                expiresInMilliseconds: Int64(expires))
         case "error":
             guard let kind else { return nil }
             return .error(kind: kind, message: message ?? "", retryAfterMilliseconds: retryAfter.map(Int64.init))

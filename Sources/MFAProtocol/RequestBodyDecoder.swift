@@ -213,7 +213,7 @@ public enum RequestBodyDecoder {
                     guard index < bytes.count else { throw .notJSON(offset: index) }
                     switch bytes[index] {
                     case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                         UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                        UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                         index += 1
                     case UInt8(ascii: "u"):
                         let unitStart = index - 1
@@ -272,12 +272,20 @@ public enum RequestBodyDecoder {
             var upper: UInt8 = 0xBF
             switch lead {
             case 0xC2...0xDF: length = 2
-            case 0xE0: length = 3; lower = 0xA0
+            case 0xE0:
+                length = 3
+                lower = 0xA0
             case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: length = 3; upper = 0x9F
-            case 0xF0: length = 4; lower = 0x90
+            case 0xED:
+                length = 3
+                upper = 0x9F
+            case 0xF0:
+                length = 4
+                lower = 0x90
             case 0xF1...0xF3: length = 4
-            case 0xF4: length = 4; upper = 0x8F
+            case 0xF4:
+                length = 4
+                upper = 0x8F
             default: throw .invalidUTF8(offset: start)
             }
             guard index + length <= bytes.count else { throw .invalidUTF8(offset: start) }
@@ -401,7 +409,7 @@ struct StringToken {
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                 }
                 out.append(contentsOf: String(Unicode.Scalar(scalar)!).utf8)
-            default: out.append(code) // " \ /
+            default: out.append(code)  // " \ /
             }
         }
         return out
@@ -432,11 +440,12 @@ struct StringToken {
         var value: UInt16 = 0
         for offset in 0..<4 {
             let byte = bytes[start + offset]
-            let digit: UInt16 = switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt16(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt16(byte - UInt8(ascii: "a") + 10)
-            default: UInt16(byte - UInt8(ascii: "A") + 10)
-            }
+            let digit: UInt16 =
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt16(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt16(byte - UInt8(ascii: "a") + 10)
+                default: UInt16(byte - UInt8(ascii: "A") + 10)
+                }
             value = value << 4 | digit
         }
         return value

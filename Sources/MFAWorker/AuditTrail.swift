@@ -4,6 +4,7 @@ import MFAProtocol
 import MFAWorkerCore
 import Synchronization
 import TOTP
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -91,7 +92,8 @@ public final class AuditTrail: Sendable {
     /// last sync, at most once a second. Called from the service's loop.
     func syncIfDue(now: Int64) {
         guard fsync == .interval, let sink, unsynced.load(ordering: .relaxed),
-              now - lastSync.load(ordering: .relaxed) >= 1000 else { return }
+            now - lastSync.load(ordering: .relaxed) >= 1000
+        else { return }
         unsynced.store(false, ordering: .relaxed)
         lastSync.store(now, ordering: .relaxed)
         sink.sync()

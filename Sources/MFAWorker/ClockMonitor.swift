@@ -28,10 +28,11 @@ final class ClockMonitor: @unchecked Sendable {
     }
 
     func check() {
-        let observed = ProcessInfo.processInfo.environment["MFA_WORKER_ASSUME_CLOCK"].flatMap { value -> ClockDiscipline.State? in
-            // For tests: pretend a state (synchronized, unsynchronized).
-            value == "unsynchronized" ? .unsynchronized : value == "synchronized" ? .synchronized : nil
-        } ?? read()
+        let observed =
+            ProcessInfo.processInfo.environment["MFA_WORKER_ASSUME_CLOCK"].flatMap { value -> ClockDiscipline.State? in
+                // For tests: pretend a state (synchronized, unsynchronized).
+                value == "unsynchronized" ? .unsynchronized : value == "synchronized" ? .synchronized : nil
+            } ?? read()
         let (previous, first) = lock.withLock { () -> (ClockDiscipline.State, Bool) in
             defer {
                 current = observed
@@ -44,7 +45,8 @@ final class ClockMonitor: @unchecked Sendable {
         guard first || observed != previous else { return }
         switch observed {
         case .unsynchronized:
-            logger.warning("the clock is not synchronised (adjtimex): codes may be refused; /healthz says degraded", metadata: ["reason": "STA_UNSYNC or TIME_ERROR"])
+            logger.warning(
+                "the clock is not synchronised (adjtimex): codes may be refused; /healthz says degraded", metadata: ["reason": "STA_UNSYNC or TIME_ERROR"])
         case .synchronized:
             if !first { logger.notice("the clock is synchronised again") }
         case .unknown:

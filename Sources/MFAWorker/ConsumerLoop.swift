@@ -85,7 +85,6 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     func reloaded(_ state: ServiceState) -> ConsumerMachine.Event { .reloaded(state) }
     func beginShutdown(now: Int64) -> ConsumerMachine.Event { .beginShutdown(now: now) }
 
-
     /// Cancels the consumer, answers held requests whose window opens
     /// within the shutdown timeout (the rest `unavailable`), waits for the
     /// confirms, and gives back what still arrives.
@@ -126,10 +125,12 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
             let properties = delivery.properties
             let now = SystemTime.unixMilliseconds()
             shared.statistics.lastDeliveryMilliseconds.store(now, ordering: .relaxed)
-            let request = ConsumerMachine.Delivery(deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered, message: RequestMessage(
-                body: delivery.body, replyTo: properties.replyTo, correlationID: properties.correlationID,
-                userID: properties.userID, contentType: properties.contentType, type: properties.type
-            ))
+            let request = ConsumerMachine.Delivery(
+                deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered,
+                message: RequestMessage(
+                    body: delivery.body, replyTo: properties.replyTo, correlationID: properties.correlationID,
+                    userID: properties.userID, contentType: properties.contentType, type: properties.type
+                ))
             let poison = delivery.redelivered && shared.isPoison(request.fingerprint)
             // Every request takes from its requester's rate, whatever it
             // asks (without user_id: one bucket for all such requests).
@@ -145,7 +146,9 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
                 return nil
             }
             let properties = message.properties
-            return .turnReturned(type: properties.type, replyTo: properties.replyTo, correlationID: properties.correlationID, body: message.body, reply: "\(message.replyCode) \(message.replyText)", now: SystemTime.unixMilliseconds())
+            return .turnReturned(
+                type: properties.type, replyTo: properties.replyTo, correlationID: properties.correlationID, body: message.body,
+                reply: "\(message.replyCode) \(message.replyText)", now: SystemTime.unixMilliseconds())
         case .consumerCancelled:
             return .consumerCancelled
         case .channelClosed(let code, let text):
@@ -217,19 +220,25 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     private func log(_ notice: ConsumerMachine.Notice) {
         switch notice {
         case .rejected(let requester, let correlationID, let reason):
-            logger.warning("request rejected: nobody can be answered", metadata: [
-                "requester": .string(requester), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
-                "outcome": "rejected", "reason": .string(reason),
-            ])
+            logger.warning(
+                "request rejected: nobody can be answered",
+                metadata: [
+                    "requester": .string(requester), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
+                    "outcome": "rejected", "reason": .string(reason),
+                ])
         case .rejections(let requester, let counts):
-            logger.warning("requests rejected", metadata: [
-                "requester": .string(requester), "outcome": "rejected",
-                "reason": .string(CountedNotices<String>.describe(counts) + " since the last such line"),
-            ])
+            logger.warning(
+                "requests rejected",
+                metadata: [
+                    "requester": .string(requester), "outcome": "rejected",
+                    "reason": .string(CountedNotices<String>.describe(counts) + " since the last such line"),
+                ])
         case .repliesRefused(let counts):
-            logger.warning("the broker refused replies: their queues take no more messages; not sent again", metadata: [
-                "reason": .string(CountedNotices<String>.describe(counts)),
-            ])
+            logger.warning(
+                "the broker refused replies: their queues take no more messages; not sent again",
+                metadata: [
+                    "reason": .string(CountedNotices<String>.describe(counts))
+                ])
         case .turnsRefused(let sequence):
             logger.warning("the broker refused turns; their requests go back to the queue", metadata: ["reason": "basic.nack up to \(sequence)"])
         case .turnQueueMissing(let account, let reply):
@@ -243,13 +252,17 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
             // Said now: the stop can take up to the shutdown timeout.
             LogSink.flush()
         case .held(let requester, let account, let correlationID):
-            logger.debug("request held for the next window", metadata: [
-                "requester": .string(requester), "account": .string(account), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
-            ])
+            logger.debug(
+                "request held for the next window",
+                metadata: [
+                    "requester": .string(requester), "account": .string(account), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
+                ])
         case .turnWaits(let requester, let account, let correlationID):
-            logger.debug("request waits for its turn", metadata: [
-                "requester": .string(requester), "account": .string(account), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
-            ])
+            logger.debug(
+                "request waits for its turn",
+                metadata: [
+                    "requester": .string(requester), "account": .string(account), "correlation_id": .string(TextEscaping.correlationID(correlationID)),
+                ])
         }
     }
 }

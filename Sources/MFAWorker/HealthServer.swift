@@ -1,7 +1,8 @@
 import Foundation
-import Synchronization
 import Logging
+import Synchronization
 import TOTP
+
 #if canImport(Glibc)
 import Glibc
 #endif

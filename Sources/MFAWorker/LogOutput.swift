@@ -3,6 +3,7 @@ import Logging
 import MFAConfig
 import MFAProtocol
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -181,7 +182,9 @@ public enum TextEscaping {
     /// other characters that could break or reorder a line (``isUnsafe(_:)``)
     /// as `\u{XXXX}`.
     public static func text(_ value: String) -> String {
-        let plain = !value.isEmpty && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "\\") }
+        let plain =
+            !value.isEmpty
+            && value.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "=") && $0 != UInt8(ascii: "\\") }
         if plain { return value }
         var out = "\""
         for scalar in value.unicodeScalars {

@@ -1,4 +1,5 @@
 import CClock
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,7 @@
-import MFABroker
 import AMQP
 import Foundation
 import Logging
+import MFABroker
 import MFAWorkerCore
 import TOTP
 
@@ -41,7 +41,9 @@ struct Reconnecting {
                 if let outage {
                     shared.statistics.reconnects.add(1, ordering: .relaxed)
                     let seconds = Double(SystemTime.unixMilliseconds() - outage.since) / 1000
-                    logger.notice("consuming again", metadata: ["reason": "reconnected to \(endpoint.endpoint) after \(outage.attempts) attempts, \(String(format: "%.1f", seconds)) s"])
+                    logger.notice(
+                        "consuming again",
+                        metadata: ["reason": "reconnected to \(endpoint.endpoint) after \(outage.attempts) attempts, \(String(format: "%.1f", seconds)) s"])
                 }
                 outage = nil
                 backoff.reset()

@@ -72,19 +72,23 @@ struct ReplyOutput {
     /// The summary of a requester's refusals while over its rate: one log
     /// line and one audit record, at most one a minute per requester.
     static func refusedOverRate(_ requester: String, _ counts: [String: Int], logger: Logger, audit: AuditTrail) {
-        logger.warning("requests refused while the requester is over its rate", metadata: [
-            "requester": .string(requester), "reason": .string(CountedNotices<String>.describe(counts) + " since the last such line"),
-        ])
+        logger.warning(
+            "requests refused while the requester is over its rate",
+            metadata: [
+                "requester": .string(requester), "reason": .string(CountedNotices<String>.describe(counts) + " since the last such line"),
+            ])
         audit.recordRefusals(requester: requester, counts: counts)
     }
 
     /// Logs a reply the broker returned: the requester's queue is gone.
     func returned(_ message: ReturnedMessage) {
         shared.statistics.unroutableReplies.add(1, ordering: .relaxed)
-        logger.warning("reply unroutable: the requester's queue is gone", metadata: [
-            "correlation_id": .string(TextEscaping.correlationID(message.properties.correlationID)),
-            "reason": .string("\(message.replyCode) \(message.replyText), routing key \(message.routingKey)"),
-        ])
+        logger.warning(
+            "reply unroutable: the requester's queue is gone",
+            metadata: [
+                "correlation_id": .string(TextEscaping.correlationID(message.properties.correlationID)),
+                "reason": .string("\(message.replyCode) \(message.replyText), routing key \(message.routingKey)"),
+            ])
     }
 
     /// `micros` as milliseconds with three decimals, without Foundation's formatter.

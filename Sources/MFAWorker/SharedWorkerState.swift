@@ -1,7 +1,7 @@
 import MFAConfig
 import MFAWorkerCore
-import TOTP
 import Synchronization
+import TOTP
 
 /// What the consumer threads share: the current service state (swapped
 /// whole on reload), the stop request, and the statistics.

@@ -1,4 +1,5 @@
 import AMQP
+
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -36,11 +36,12 @@ final class TurnLoop: ConnectionSession, MachineLoop {
         logger[metadataKey: "worker"] = "turns"
         self.logger = logger
         output = ReplyOutput(shared: shared, logger: logger, login: runtime.login)
-        machine = TurnsMachine(settings: TurnsMachine.Settings(
-            login: runtime.login, workerLogins: runtime.workerLogins, maxPerRequester: runtime.maxTurnsPerRequester,
-            consumerTimeoutMilliseconds: Int64(runtime.consumerTimeoutMilliseconds),
-            shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds)
-        ), state: shared.currentState())
+        machine = TurnsMachine(
+            settings: TurnsMachine.Settings(
+                login: runtime.login, workerLogins: runtime.workerLogins, maxPerRequester: runtime.maxTurnsPerRequester,
+                consumerTimeoutMilliseconds: Int64(runtime.consumerTimeoutMilliseconds),
+                shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds)
+            ), state: shared.currentState())
     }
 
     func run() {
@@ -92,7 +93,6 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     var threadName: String { "turns" }
     func reloaded(_ state: ServiceState) -> TurnsMachine.Event { .reloaded(state) }
     func beginShutdown(now: Int64) -> TurnsMachine.Event { .beginShutdown(now: now) }
-
 
     /// Answers the turns whose window opens within the shutdown timeout and
     /// closes without cancelling the consumers (``TurnsMachine``).
@@ -192,11 +192,14 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     private func log(_ notice: TurnsMachine.Notice) {
         switch notice {
         case .holding(let account, let kept):
-            logger.notice("giving out this account's windows", metadata: ["account": .string(account), "reason": .string("\(kept) windows handed out before are kept")])
+            logger.notice(
+                "giving out this account's windows", metadata: ["account": .string(account), "reason": .string("\(kept) windows handed out before are kept")])
         case .dropped(let account, let counts):
-            logger.warning("messages in a turn queue dropped unread: not a turn, record or fence of this account from a worker login", metadata: [
-                "account": .string(account), "reason": .string(CountedNotices<String>.describe(counts)),
-            ])
+            logger.warning(
+                "messages in a turn queue dropped unread: not a turn, record or fence of this account from a worker login",
+                metadata: [
+                    "account": .string(account), "reason": .string(CountedNotices<String>.describe(counts)),
+                ])
         case .poisonDropped(let account):
             logger.warning("a turn redelivered after lost connections was dropped as poison", metadata: ["account": .string(account)])
         case .recordsRefused(let sequence):
@@ -205,19 +208,25 @@ final class TurnLoop: ConnectionSession, MachineLoop {
             shared.statistics.unroutableReplies.add(count, ordering: .relaxed)
             logger.warning("the broker refused replies: their queues take no more messages; not sent again", metadata: ["reason": .string("\(count) replies")])
         case .shuttingDown(let answering, let returned):
-            logger.notice("answering turns before stopping", metadata: [
-                "reason": .string("\(answering) open within the shutdown timeout; \(returned) go back to their queues"),
-            ])
+            logger.notice(
+                "answering turns before stopping",
+                metadata: [
+                    "reason": .string("\(answering) open within the shutdown timeout; \(returned) go back to their queues")
+                ])
             LogSink.flush()
         case .turnKept(let account, let windowStart):
-            logger.debug("turn kept by the worker: its window is recorded and further off than half the consumer_timeout", metadata: [
-                "account": .string(account), "window_start": .stringConvertible(windowStart),
-            ])
+            logger.debug(
+                "turn kept by the worker: its window is recorded and further off than half the consumer_timeout",
+                metadata: [
+                    "account": .string(account), "window_start": .stringConvertible(windowStart),
+                ])
         case .turnGiven(let requester, let account, let correlationID, let windowStart):
-            logger.debug("turn given", metadata: [
-                "requester": .string(requester), "account": .string(account),
-                "correlation_id": .string(TextEscaping.correlationID(correlationID)), "window_start": .stringConvertible(windowStart),
-            ])
+            logger.debug(
+                "turn given",
+                metadata: [
+                    "requester": .string(requester), "account": .string(account),
+                    "correlation_id": .string(TextEscaping.correlationID(correlationID)), "window_start": .stringConvertible(windowStart),
+                ])
         }
     }
 }

@@ -53,7 +53,9 @@ public final class WorkerMetrics: Sendable {
         }
         outcomes = counters
         duration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(metricName: "mfa_request_duration_seconds", unitName: "", helpText: "Time from a request's delivery to its answer (or rejection), in seconds; held replies count until they are sent."),
+            descriptor: MetricNameDescriptor(
+                metricName: "mfa_request_duration_seconds", unitName: "",
+                helpText: "Time from a request's delivery to its answer (or rejection), in seconds; held replies count until they are sent."),
             buckets: [
                 .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
                 .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
@@ -65,15 +67,20 @@ public final class WorkerMetrics: Sendable {
         consumersActive = gauge("mfa_consumers_active", "Consumer threads consuming the request queue now; 0 while all of them are reconnecting.")
         lastDelivery = gauge("mfa_last_delivery_timestamp_seconds", "Unix time of the last request delivered to this worker; 0 before the first.")
         clockSynchronized = gauge("mfa_clock_synchronized", "1 when the kernel says the clock is synchronised (adjtimex), else 0.")
-        turnAccountsHeld = gauge("mfa_turn_accounts_held", "once_per_window accounts whose windows this worker gives out now (across replicas each account is held by one).")
+        turnAccountsHeld = gauge(
+            "mfa_turn_accounts_held", "once_per_window accounts whose windows this worker gives out now (across replicas each account is held by one).")
         gauge("mfa_turn_accounts_configured", "once_per_window accounts in this worker's configuration.").set(to: Double(oncePerWindowAccounts))
         gauge("mfa_build_info", "Always 1; the version of the running worker is the label.", [("version", WorkerVersion.current)]).set(to: 1)
         gauge("process_start_time_seconds", "Unix time when the worker started.").set(to: Double(SystemTime.unixMilliseconds()) / 1000)
 
-        let writeFailuresHelp = "write() calls that failed on an output sink (the lines in them are lost): log is stdout; with audit.path stdout, audit is the same sink."
+        let writeFailuresHelp =
+            "write() calls that failed on an output sink (the lines in them are lost): log is stdout; with audit.path stdout, audit is the same sink."
         var dropped: [TurnDrop: Counter] = [:]
         for reason in TurnDrop.allCases {
-            dropped[reason] = counter("mfa_turn_messages_dropped_total", "Messages in a turn queue dropped unread: not written by a worker login (untrusted_sender), not decodable, or about another account. Any increase means someone writes into the worker's queues.", [("reason", reason.rawValue)])
+            dropped[reason] = counter(
+                "mfa_turn_messages_dropped_total",
+                "Messages in a turn queue dropped unread: not written by a worker login (untrusted_sender), not decodable, or about another account. Any increase means someone writes into the worker's queues.",
+                [("reason", reason.rawValue)])
         }
         turnMessagesDropped = dropped
         followed = [

@@ -83,10 +83,12 @@ public struct WorkerRuntime: Sendable {
     /// outlives a node) with a single active consumer (one worker at a time
     /// gives the account's windows out).
     public func declareTurnQueue(_ queue: String, on connection: AMQPConnection) throws(AMQPError) {
-        try connection.declareQueue(queue, durable: true, arguments: [
-            ("x-queue-type", .string("quorum")),
-            ("x-single-active-consumer", .bool(true)),
-        ])
+        try connection.declareQueue(
+            queue, durable: true,
+            arguments: [
+                ("x-queue-type", .string("quorum")),
+                ("x-single-active-consumer", .bool(true)),
+            ])
     }
 
     /// Declares the request queue: durable, with the configured arguments.

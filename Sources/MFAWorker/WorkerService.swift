@@ -29,7 +29,8 @@ public final class WorkerService {
         self.configPath = configPath
         self.logger = logger
         runtime = WorkerRuntime(loaded, workers: workers)
-        shared = SharedWorkerState(ServiceState(loaded), audit: try AuditTrail(loaded.configuration.audit, allowLoose: loaded.configuration.allowLooseSecretFiles))
+        shared = SharedWorkerState(
+            ServiceState(loaded), audit: try AuditTrail(loaded.configuration.audit, allowLoose: loaded.configuration.allowLooseSecretFiles))
         clock = ClockMonitor(metrics: shared.metrics, logger: logger)
         let metrics = loaded.configuration.metrics
         if let host = metrics.host {
@@ -76,7 +77,9 @@ public final class WorkerService {
     /// message that routes nowhere, so that a URL naming another user than
     /// the one the broker logs in stops start-up with one clear line.
     private func checkLogin(_ connection: AMQPConnection) throws(StartupError) {
-        let refused = StartupError("the broker refuses messages with user_id '\(runtime.login)': the worker logs in as another user; put the user it logs in as in broker.url (amqp://USER@HOST/)")
+        let refused = StartupError(
+            "the broker refuses messages with user_id '\(runtime.login)': the worker logs in as another user; put the user it logs in as in broker.url (amqp://USER@HOST/)"
+        )
         do {
             try connection.enablePublisherConfirms()
             let sequence = try connection.publish(
@@ -112,10 +115,13 @@ public final class WorkerService {
             let legacy = runtime.queue.legacyTurnQueueName(account)
             do {
                 let found = try connection.declareQueue(legacy, passive: true)
-                logger.warning("a turn queue of an earlier version is left; its records are not read", metadata: [
-                    "account": .string(account),
-                    "reason": .string("\(legacy) holds \(found.messageCount) messages; once no worker of the earlier version runs, delete it (docs/design.md, Upgrading)"),
-                ])
+                logger.warning(
+                    "a turn queue of an earlier version is left; its records are not read",
+                    metadata: [
+                        "account": .string(account),
+                        "reason": .string(
+                            "\(legacy) holds \(found.messageCount) messages; once no worker of the earlier version runs, delete it (docs/design.md, Upgrading)"),
+                    ])
             } catch {
                 // 404: none (the usual case). The broker closed the channel.
                 guard (try? connection.reopenChannel()) != nil else { return }
@@ -210,7 +216,8 @@ public final class WorkerService {
             case SIGINT, SIGTERM:
                 stopSignals += 1
                 if stopSignals == 1 {
-                    logger.notice("stopping: answering what is in hand, giving back the rest", metadata: ["reason": .string(signal == SIGINT ? "SIGINT" : "SIGTERM")])
+                    logger.notice(
+                        "stopping: answering what is in hand, giving back the rest", metadata: ["reason": .string(signal == SIGINT ? "SIGINT" : "SIGTERM")])
                     LogSink.flush()
                     state = .draining
                     shared.requestStop()
@@ -241,11 +248,16 @@ public final class WorkerService {
         switch state {
         case .starting:
             guard shared.statistics.consumersActive.load(ordering: .relaxed) >= runtime.workers,
-                  runtime.turnAccounts.isEmpty || shared.statistics.turnsConnected.load(ordering: .relaxed) else { return }
+                runtime.turnAccounts.isEmpty || shared.statistics.turnsConnected.load(ordering: .relaxed)
+            else { return }
             state = .running
-            logger.notice("consuming", metadata: [
-                "reason": .string("queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"),
-            ])
+            logger.notice(
+                "consuming",
+                metadata: [
+                    "reason": .string(
+                        "queue \(runtime.queue.name) on \(runtime.endpoints.map(\.endpoint).joined(separator: ", ")), \(runtime.workers) consumer threads, \(loaded.accounts.count) accounts (\(runtime.turnAccounts.count) once_per_window); metrics \(health.map { "on http://\($0.address)/metrics" } ?? "off")"
+                    )
+                ])
             LogSink.flush()
         case .reloading(let generation):
             guard shared.everyThread(of: threads, runs: generation) else { return }

@@ -164,7 +164,9 @@ public struct ConsumerMachine: Sendable {
         case .publisherNack(let sequence, let multiple):
             return refused(sequence, multiple: multiple)
         case .turnReturned(let type, let replyTo, let correlationID, let body, let reply, let now):
-            guard case .request(let turn)? = TurnMessage.decode(type: type, messageID: nil, replyTo: replyTo, correlationID: correlationID, body: body) else { return [] }
+            guard case .request(let turn)? = TurnMessage.decode(type: type, messageID: nil, replyTo: replyTo, correlationID: correlationID, body: body) else {
+                return []
+            }
             return [.log(.turnQueueMissing(account: turn.account, reply: reply))] + publish(decider.unavailable(turn, now: now), settling: nil, receivedAt: 0)
         case .consumerCancelled:
             return shutdownDeadline == nil ? [.log(.consumerCancelled), .consumeAgain] : []
@@ -211,7 +213,8 @@ public struct ConsumerMachine: Sendable {
         if delivery.redelivered && poison {
             // In flight on every connection lost lately: handling it again
             // would lose this one too.
-            return [.reject(delivery.deliveryTag, receivedAt: uptime)] + rejected(message.userID, message.correlationID, "redelivered after lost connections, dropped as poison", quiet: false, now: now)
+            return [.reject(delivery.deliveryTag, receivedAt: uptime)]
+                + rejected(message.userID, message.correlationID, "redelivered after lost connections, dropped as poison", quiet: false, now: now)
         }
         inFlight[delivery.deliveryTag] = delivery.fingerprint
         return act(on: decider.decide(message, now: now, receivedAt: uptime, requesterWait: requesterWait), delivery, now: now, uptime: uptime)

@@ -44,7 +44,10 @@ public struct CountedNotices<Key: Hashable & Sendable>: Sendable {
                 return .say
             }
             entry.counts[kind, default: 0] += 1
-            defer { entry.counts = [:]; entry.said = 0 }
+            defer {
+                entry.counts = [:]
+                entry.said = 0
+            }
             return .summarize(entry.counts)
         }
         if entry.said < burst {

@@ -76,7 +76,10 @@ public struct PendingRequest: Sendable {
     /// nil when the request was acknowledged already.
     public var deliveryTag: UInt64?
 
-    public init(replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, receivedAt: UInt64, window: TOTPWindow? = nil, deliveryTag: UInt64? = nil) {
+    public init(
+        replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, receivedAt: UInt64,
+        window: TOTPWindow? = nil, deliveryTag: UInt64? = nil
+    ) {
         self.replyTo = replyTo
         self.correlationID = correlationID
         self.requester = requester

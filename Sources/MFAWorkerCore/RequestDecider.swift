@@ -89,7 +89,8 @@ public struct RequestDecider: Sendable {
         guard let account = state.permittedAccount(body.account, for: requester) else {
             return .reply(error(.forbidden, Messages.forbidden, context))
         }
-        let check = AccountCheck(account: account, body: body, context: context, replyTo: replyTo, correlationID: correlationID, requester: requester, receivedAt: receivedAt)
+        let check = AccountCheck(
+            account: account, body: body, context: context, replyTo: replyTo, correlationID: correlationID, requester: requester, receivedAt: receivedAt)
         if state.rateLimits.perAccount != nil {
             return .admitAccount(check)
         }
@@ -99,7 +100,9 @@ public struct RequestDecider: Sendable {
     /// Finishes a decision once the account's rate was checked
     /// (`accountWait`: nil to go on, else the ms to wait).
     public mutating func decide(_ check: AccountCheck, accountWait: Int64?) -> Decision {
-        let (account, body, context, replyTo, correlationID, requester, receivedAt) = (check.account, check.body, check.context, check.replyTo, check.correlationID, check.requester, check.receivedAt)
+        let (account, body, context, replyTo, correlationID, requester, receivedAt) = (
+            check.account, check.body, check.context, check.replyTo, check.correlationID, check.requester, check.receivedAt
+        )
         let now = context.now
         if let wait = accountWait {
             return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
@@ -121,10 +124,11 @@ public struct RequestDecider: Sendable {
         let maxWait = Int64(body.maxWaitMilliseconds ?? state.reply.defaultMaxWaitMilliseconds)
 
         if account.issue == .oncePerWindow {
-            return .takeTurn(TurnRequest(
-                replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name,
-                minValidityMilliseconds: minValidity, maxWaitMilliseconds: maxWait, receivedMilliseconds: now
-            ))
+            return .takeTurn(
+                TurnRequest(
+                    replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name,
+                    minValidityMilliseconds: minValidity, maxWaitMilliseconds: maxWait, receivedMilliseconds: now
+                ))
         }
         let window = account.generator.window(at: now)
         if window.millisecondsLeft(at: now) < minValidity {
@@ -132,7 +136,9 @@ public struct RequestDecider: Sendable {
             guard due - now <= maxWait else {
                 return .reply(error(.busy, Messages.busy, context, retryAfter: due - now))
             }
-            let pending = PendingRequest(replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name, minValidityMilliseconds: minValidity, receivedAt: receivedAt)
+            let pending = PendingRequest(
+                replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name, minValidityMilliseconds: minValidity,
+                receivedAt: receivedAt)
             return .schedule(pending, dueMilliseconds: due)
         }
         return .reply(success(account, window: window, context))
@@ -240,9 +246,10 @@ public struct RequestDecider: Sendable {
         while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
         return acceptedMediaTypes.contains { expected in
             // ASCII case-insensitive comparison.
-            bytes.count == expected.utf8.count && zip(bytes, expected.utf8).allSatisfy { byte, wanted in
-                (0x41...0x5A).contains(byte) ? byte + 0x20 == wanted : byte == wanted
-            }
+            bytes.count == expected.utf8.count
+                && zip(bytes, expected.utf8).allSatisfy { byte, wanted in
+                    (0x41...0x5A).contains(byte) ? byte + 0x20 == wanted : byte == wanted
+                }
         }
     }
 

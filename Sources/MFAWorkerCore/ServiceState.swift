@@ -15,7 +15,10 @@ public struct ServiceState: Sendable {
     /// turn queues (`<request queue>.turns.*`).
     public let requestQueue: String
 
-    public init(accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0, requestQueue: String = RequestQueueSettings.defaultName) {
+    public init(
+        accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0,
+        requestQueue: String = RequestQueueSettings.defaultName
+    ) {
         self.accounts = accounts
         self.allow = allow
         self.reply = reply
@@ -28,7 +31,8 @@ public struct ServiceState: Sendable {
     /// worker's own, which a requester cannot have answers sent to.
     func isOwnQueue(_ name: String) -> Bool {
         name.utf8.elementsEqual(requestQueue.utf8)
-            || (name.utf8.count > requestQueue.utf8.count && name.utf8.starts(with: requestQueue.utf8) && name.utf8.dropFirst(requestQueue.utf8.count).starts(with: ".turns.".utf8))
+            || (name.utf8.count > requestQueue.utf8.count && name.utf8.starts(with: requestQueue.utf8)
+                && name.utf8.dropFirst(requestQueue.utf8.count).starts(with: ".turns.".utf8))
     }
 
     public init(_ loaded: LoadedConfiguration, generation: Int = 0) {

@@ -15,7 +15,10 @@ public struct TurnRequest: Sendable, Equatable {
     /// whichever worker answers it.
     public var receivedMilliseconds: Int64
 
-    public init(replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, maxWaitMilliseconds: Int64, receivedMilliseconds: Int64) {
+    public init(
+        replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, maxWaitMilliseconds: Int64,
+        receivedMilliseconds: Int64
+    ) {
         self.replyTo = replyTo
         self.correlationID = correlationID
         self.requester = requester
@@ -94,19 +97,22 @@ public enum TurnMessage: Sendable, Equatable {
         switch type {
         case requestType:
             guard let replyTo, !replyTo.isEmpty, replyTo.utf8.count <= TurnBody.largestNameBytes,
-                  (correlationID?.count ?? 0) <= ProtocolConstants.maxCorrelationIDBytes,
-                  let request = TurnBody.decodeRequest(body) else { return nil }
-            return .request(TurnRequest(
-                replyTo: replyTo, correlationID: correlationID, requester: request.requester, account: request.account,
-                minValidityMilliseconds: request.minValidityMilliseconds, maxWaitMilliseconds: request.maxWaitMilliseconds,
-                receivedMilliseconds: request.receivedMilliseconds
-            ))
+                (correlationID?.count ?? 0) <= ProtocolConstants.maxCorrelationIDBytes,
+                let request = TurnBody.decodeRequest(body)
+            else { return nil }
+            return .request(
+                TurnRequest(
+                    replyTo: replyTo, correlationID: correlationID, requester: request.requester, account: request.account,
+                    minValidityMilliseconds: request.minValidityMilliseconds, maxWaitMilliseconds: request.maxWaitMilliseconds,
+                    receivedMilliseconds: request.receivedMilliseconds
+                ))
         case recordType:
             guard let record = TurnBody.decodeRecord(body) else { return nil }
             return .record(holder: record.holder, account: record.account, windows: record.windows)
         case fenceType:
             guard let messageID, !messageID.isEmpty, messageID.utf8.count <= TurnBody.largestNameBytes,
-                  messageID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), body.isEmpty else { return nil }
+                messageID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }), body.isEmpty
+            else { return nil }
             return .fence(id: messageID)
         default:
             return nil
@@ -152,7 +158,9 @@ public struct TurnQueueGuard: Sendable {
         self.workerLogins = Set(workerLogins.map(UserName.init))
     }
 
-    public func admit(userID: String?, type: String?, messageID: String?, replyTo: String?, correlationID: [UInt8]?, body: [UInt8]) -> Result<TurnMessage, TurnDrop> {
+    public func admit(
+        userID: String?, type: String?, messageID: String?, replyTo: String?, correlationID: [UInt8]?, body: [UInt8]
+    ) -> Result<TurnMessage, TurnDrop> {
         guard let userID, workerLogins.contains(UserName(userID)) else { return .failure(.untrustedSender) }
         guard let message = TurnMessage.decode(type: type, messageID: messageID, replyTo: replyTo, correlationID: correlationID, body: body) else {
             return .failure(.undecodable)

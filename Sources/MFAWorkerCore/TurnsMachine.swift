@@ -32,7 +32,10 @@ public struct TurnsMachine: Sendable {
         public var holder: String
         public var syncBacklog: Int
 
-        public init(login: String, workerLogins: [String], maxPerRequester: Int = 3, consumerTimeoutMilliseconds: Int64 = 1_800_000, shutdownTimeoutMilliseconds: Int64 = 30_000, holder: String = "", syncBacklog: Int = 1000) {
+        public init(
+            login: String, workerLogins: [String], maxPerRequester: Int = 3, consumerTimeoutMilliseconds: Int64 = 1_800_000,
+            shutdownTimeoutMilliseconds: Int64 = 30_000, holder: String = "", syncBacklog: Int = 1000
+        ) {
             self.login = login
             self.workerLogins = workerLogins
             self.maxPerRequester = maxPerRequester
@@ -67,7 +70,10 @@ public struct TurnsMachine: Sendable {
         public var correlationID: [UInt8]?
         public var body: [UInt8]
 
-        public init(consumerTag: String, deliveryTag: UInt64, redelivered: Bool = false, userID: String?, type: String?, messageID: String? = nil, replyTo: String? = nil, correlationID: [UInt8]? = nil, body: [UInt8]) {
+        public init(
+            consumerTag: String, deliveryTag: UInt64, redelivered: Bool = false, userID: String?, type: String?, messageID: String? = nil,
+            replyTo: String? = nil, correlationID: [UInt8]? = nil, body: [UInt8]
+        ) {
             self.consumerTag = consumerTag
             self.deliveryTag = deliveryTag
             self.redelivered = redelivered
@@ -234,7 +240,8 @@ public struct TurnsMachine: Sendable {
         closing = false
         lastRenewal = now
         for consumer in consumers {
-            let keeper = TurnKeeper(account: consumer.account, holder: settings.holder, syncBacklog: settings.syncBacklog, maxPerRequester: settings.maxPerRequester)
+            let keeper = TurnKeeper(
+                account: consumer.account, holder: settings.holder, syncBacklog: settings.syncBacklog, maxPerRequester: settings.maxPerRequester)
             queues[consumer.tag] = (consumer, keeper, TurnQueueGuard(account: consumer.account, workerLogins: settings.workerLogins))
             tags[consumer.account] = consumer.tag
         }
@@ -255,7 +262,10 @@ public struct TurnsMachine: Sendable {
         // rest is acknowledged and dropped (a delivery the keeper cannot
         // use, still proof that this consumer is the active one).
         var message: TurnMessage?
-        switch queue.gate.admit(userID: delivery.userID, type: delivery.type, messageID: delivery.messageID, replyTo: delivery.replyTo, correlationID: delivery.correlationID, body: delivery.body) {
+        switch queue.gate.admit(
+            userID: delivery.userID, type: delivery.type, messageID: delivery.messageID, replyTo: delivery.replyTo, correlationID: delivery.correlationID,
+            body: delivery.body)
+        {
         case .success(let admitted):
             message = admitted
             if case .request = admitted {
@@ -318,7 +328,10 @@ public struct TurnsMachine: Sendable {
         case .busy(let retryAfter):
             return [reply(decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now), settling: deliveryTag, receivedAt: receivedAt)]
         case .capped(let retryAfter):
-            return [reply(decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now, reason: Messages.turnsHeld), settling: deliveryTag, receivedAt: receivedAt)]
+            return [
+                reply(
+                    decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now, reason: Messages.turnsHeld), settling: deliveryTag, receivedAt: receivedAt)
+            ]
         case .window(let window, let opensAt):
             let record = publish(queue.keeper.record, to: queue.consumer.queue, settling: nil)
             let pending = PendingRequest(

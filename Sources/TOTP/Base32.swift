@@ -30,10 +30,10 @@ public enum Base32 {
     private static func decode(_ bytes: [UInt8], into output: inout [UInt8]) throws(Base32Error) {
         var buffer: UInt64 = 0
         var bufferedBits = 0
-        var symbols = 0        // alphabet characters seen
-        var padding = 0        // '=' seen so far
-        var firstPadding = 0   // position of the first '='
-        var position = 0       // 1-based position among non-space characters
+        var symbols = 0  // alphabet characters seen
+        var padding = 0  // '=' seen so far
+        var firstPadding = 0  // position of the first '='
+        var position = 0  // 1-based position among non-space characters
 
         for byte in bytes {
             if isSpace(byte) { continue }

@@ -43,7 +43,8 @@ extension KeyText {
         var start = 0
         while start < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[start]) { start += 1 }
         let scheme = Array("otpauth:".utf8)
-        let isURI = bytes.count - start >= scheme.count
+        let isURI =
+            bytes.count - start >= scheme.count
             && zip(bytes[start...], scheme).allSatisfy { byte, letter in (byte | 0x20) == letter || byte == letter }
         if isURI {
             try self.init(String(decoding: bytes, as: UTF8.self))

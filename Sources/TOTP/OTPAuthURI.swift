@@ -19,7 +19,8 @@ public struct OTPAuthURI: Sendable, CustomStringConvertible {
         let trimmed = text.trimmingASCIIWhitespace()
         let scheme = "otpauth://"
         guard trimmed.utf8.count > scheme.utf8.count,
-              trimmed.prefix(scheme.count).lowercased() == scheme else {
+            trimmed.prefix(scheme.count).lowercased() == scheme
+        else {
             throw .notOTPAuth
         }
         let rest = trimmed.dropFirst(scheme.count)

@@ -1,7 +1,7 @@
-import MFABroker
 import AMQP
 import ArgumentParser
 import Foundation
+import MFABroker
 import MFAClient
 import MFAConfig
 
@@ -63,7 +63,7 @@ struct BrokerOptions: ParsableArguments {
             let configuration = try WorkerConfiguration.load(path: path)
             urls = configuration.broker.urls.map { url in
                 var url = url
-                url.password = nil // the worker's own, not the requester's
+                url.password = nil  // the worker's own, not the requester's
                 return url
             }
             if queue == nil { requestQueue = configuration.requestQueue.name }

@@ -72,7 +72,10 @@ struct BurstCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds after which an unanswered request counts as a timeout (in open loop, from its scheduled time).", valueName: "seconds"))
     var timeout: Double = 10
 
-    @Option(help: ArgumentHelp("The account's key (base32 or otpauth URI), to check every code independently; with several --account, one per account, in their order.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "The account's key (base32 or otpauth URI), to check every code independently; with several --account, one per account, in their order.",
+            valueName: "path"))
     var verifySecretFile: [String] = []
 
     @OptionGroup var totp: TOTPOptions
@@ -165,19 +168,23 @@ struct BurstCommand: ParsableCommand {
             let total = schedule.count
             let duration = schedule.durationText
             result = Burst(settings).run(progressInterval: terminal ? 0.5 : 1) { progress in
-                let line = "burst: \(BurstReport.format(progress.elapsed, 1)) s of \(duration) s, sent \(progress.sent) of \(total) (scheduled by now \(progress.scheduled ?? 0)), answered \(progress.answered), behind \(BurstReport.format(progress.behindMilliseconds ?? 0, 1)) ms"
+                let line =
+                    "burst: \(BurstReport.format(progress.elapsed, 1)) s of \(duration) s, sent \(progress.sent) of \(total) (scheduled by now \(progress.scheduled ?? 0)), answered \(progress.answered), behind \(BurstReport.format(progress.behindMilliseconds ?? 0, 1)) ms"
                 FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[2K" + line : line + "\n").utf8))
             }
             if terminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
             if let openLoop = result.openLoop, openLoop.behind {
-                StandardError.print("burst: the generator fell behind its schedule: sends up to \(BurstReport.format(openLoop.lagMilliseconds.max, 3)) ms late, \(openLoop.lateSends) of \(openLoop.scheduled) over 100 ms late; give it more --connections or CPU (latencies still run from the scheduled times)")
+                StandardError.print(
+                    "burst: the generator fell behind its schedule: sends up to \(BurstReport.format(openLoop.lagMilliseconds.max, 3)) ms late, \(openLoop.lateSends) of \(openLoop.scheduled) over 100 ms late; give it more --connections or CPU (latencies still run from the scheduled times)"
+                )
             }
         } else {
             let requests = settings.requests
             result = Burst(settings).run { progress in
                 guard terminal else { return }
                 let rate = progress.elapsed > 0 ? Int(Double(progress.answered) / progress.elapsed) : 0
-                FileHandle.standardError.write(Data("\r\u{1B}[2Kburst: sent \(progress.sent)/\(requests), answered \(progress.answered), \(rate) requests/s".utf8))
+                FileHandle.standardError.write(
+                    Data("\r\u{1B}[2Kburst: sent \(progress.sent)/\(requests), answered \(progress.answered), \(rate) requests/s".utf8))
             }
             if terminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
         }

@@ -34,12 +34,15 @@ struct ConfigurationSummary {
         lines.append("\(configuration.file ?? "configuration"): OK")
 
         let broker = configuration.broker
-        let password = switch broker.password {
-        case .url: broker.urls.contains { $0.password != nil } ? "password in the URL" : "no password"
-        case .file(let path): "password from \(path)"
-        case .environment(let name): "password from $\(name)"
-        }
-        lines.append("broker: \(broker.urls.map(\.description).joined(separator: ", ")) (\(password)), prefetch \(broker.prefetch), heartbeat \(broker.heartbeatSeconds) s")
+        let password =
+            switch broker.password {
+            case .url: broker.urls.contains { $0.password != nil } ? "password in the URL" : "no password"
+            case .file(let path): "password from \(path)"
+            case .environment(let name): "password from $\(name)"
+            }
+        lines.append(
+            "broker: \(broker.urls.map(\.description).joined(separator: ", ")) (\(password)), prefetch \(broker.prefetch), heartbeat \(broker.heartbeatSeconds) s"
+        )
 
         let queue = configuration.requestQueue
         var queueLine = "request queue: \(queue.name) (\(queue.type.rawValue)"
@@ -47,17 +50,22 @@ struct ConfigurationSummary {
         if let maxLength = queue.maxLength { queueLine += ", max length \(maxLength)" }
         if let overflow = queue.overflow { queueLine += ", overflow \(overflow.rawValue)" }
         lines.append(queueLine + ")")
-        lines.append("reply: TTL at most \(configuration.reply.maxTTLMilliseconds) ms, default min validity \(configuration.reply.defaultMinValidityMilliseconds) ms, default max wait \(configuration.reply.defaultMaxWaitMilliseconds) ms")
-        lines.append("workers: \(configuration.workers.map(String.init) ?? "one per core"); log: \(configuration.log.format.rawValue), \(configuration.log.level.rawValue)")
+        lines.append(
+            "reply: TTL at most \(configuration.reply.maxTTLMilliseconds) ms, default min validity \(configuration.reply.defaultMinValidityMilliseconds) ms, default max wait \(configuration.reply.defaultMaxWaitMilliseconds) ms"
+        )
+        lines.append(
+            "workers: \(configuration.workers.map(String.init) ?? "one per core"); log: \(configuration.log.format.rawValue), \(configuration.log.level.rawValue)"
+        )
 
         lines.append("accounts (\(configuration.accounts.count)):")
         let nameWidth = configuration.accounts.map(\.name.count).max() ?? 0
         for settings in configuration.accounts {
             guard let account = loaded.accounts[settings.name] else { continue }
-            let source = switch settings.secret {
-            case .file(let path): "from \(path)"
-            case .environment(let name): "from $\(name)"
-            }
+            let source =
+                switch settings.secret {
+                case .file(let path): "from \(path)"
+                case .environment(let name): "from $\(name)"
+                }
             let padded = settings.name.padding(toLength: nameWidth)
             let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(loaded.turnQueues[account.name] ?? "-"))" : ""
             lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)")
@@ -71,7 +79,9 @@ struct ConfigurationSummary {
             lines.append("  \(requester.padding(toLength: requesterWidth))  \(accounts.isEmpty ? "(no accounts)" : accounts.joined(separator: ", "))")
         }
         if !loaded.turnQueues.isEmpty {
-            lines.append("turns: at most \(configuration.turns.maxPerRequester) windows per requester and account at once; turn messages believed from \(loaded.workerLogins.joined(separator: ", "))")
+            lines.append(
+                "turns: at most \(configuration.turns.maxPerRequester) windows per requester and account at once; turn messages believed from \(loaded.workerLogins.joined(separator: ", "))"
+            )
         }
         text = lines.joined(separator: "\n")
     }

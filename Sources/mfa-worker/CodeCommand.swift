@@ -54,7 +54,9 @@ struct CodeCommand: ParsableCommand {
         let window = generator.window(at: now)
         let code = generator.code(for: window)
         if json {
-            print("{\"code\":\"\(code.digits)\",\"window_start\":\(window.start),\"window_end\":\(window.end),\"expires_in_ms\":\(window.millisecondsLeft(at: now))}")
+            print(
+                "{\"code\":\"\(code.digits)\",\"window_start\":\(window.start),\"window_end\":\(window.end),\"expires_in_ms\":\(window.millisecondsLeft(at: now))}"
+            )
         } else {
             print(code.digits)
         }
@@ -90,7 +92,8 @@ struct CodeCommand: ParsableCommand {
             }
             var info = stat()
             if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
-                StandardError.print("warning: \(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); the worker would refuse it")
+                StandardError.print(
+                    "warning: \(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); the worker would refuse it")
             }
         }
         let keyText: KeyText

@@ -113,7 +113,7 @@ struct EnrollCommand: ParsableCommand {
             throw CommandFailure("cannot create \(path): \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
-        fchmod(fd, 0o600) // regardless of umask
+        fchmod(fd, 0o600)  // regardless of umask
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {

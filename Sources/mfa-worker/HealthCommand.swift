@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MFAConfig
 import MFAWorker
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -33,11 +34,12 @@ struct HealthCommand: ParsableCommand {
         guard let listen = metrics.host else {
             throw CommandFailure("\(path): metrics.listen is off, so the worker serves no /healthz")
         }
-        let host = switch listen {
-        case "0.0.0.0": "127.0.0.1"
-        case "::": "::1"
-        default: listen
-        }
+        let host =
+            switch listen {
+            case "0.0.0.0": "127.0.0.1"
+            case "::": "::1"
+            default: listen
+            }
         let (status, body) = try HealthProbe.get(host: host, port: metrics.port, path: "/healthz", timeoutSeconds: timeout)
         print(body.hasSuffix("\n") ? String(body.dropLast()) : body)
         if status != 200 { throw ExitCode(1) }

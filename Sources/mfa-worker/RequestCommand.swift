@@ -55,7 +55,9 @@ struct RequestCommand: AsyncParsableCommand {
                 timeout: .milliseconds(Int64(timeout * 1000))
             )
             if json {
-                print(#"{"status":"ok","account":"\#(code.account)","code":"\#(code.code)","digits":\#(code.digits),"period":\#(code.period),"window_start":\#(code.windowStart),"window_end":\#(code.windowEnd),"expires_in_ms":\#(code.expiresIn.milliseconds)}"#)
+                print(
+                    #"{"status":"ok","account":"\#(code.account)","code":"\#(code.code)","digits":\#(code.digits),"period":\#(code.period),"window_start":\#(code.windowStart),"window_end":\#(code.windowEnd),"expires_in_ms":\#(code.expiresIn.milliseconds)}"#
+                )
             } else {
                 print(code.code)
             }

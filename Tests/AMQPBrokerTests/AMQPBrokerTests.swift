@@ -9,11 +9,12 @@ struct AMQPBrokerTests {
     static let port = Int(ProcessInfo.processInfo.environment["MFA_BROKER_PORT"] ?? "") ?? 5672
 
     static func connect(_ user: String = "rpa-bot-eu-1", password: String? = nil) throws -> AMQPConnection {
-        try AMQPConnection(ConnectionSettings(
-            host: "127.0.0.1", port: port,
-            credentials: .plain(user: user, password: password ?? "\(user)-password"),
-            heartbeatSeconds: 10, timeoutMilliseconds: 5000, connectionName: "AMQPBrokerTests"
-        ))
+        try AMQPConnection(
+            ConnectionSettings(
+                host: "127.0.0.1", port: port,
+                credentials: .plain(user: user, password: password ?? "\(user)-password"),
+                heartbeatSeconds: 10, timeoutMilliseconds: 5000, connectionName: "AMQPBrokerTests"
+            ))
     }
 
     /// Waits for the first event that `accept` takes, skipping timeouts.
@@ -52,7 +53,11 @@ struct AMQPBrokerTests {
 
     @Test("A wrong password is a clear login refusal")
     func wrongPassword() {
-        #expect(throws: AMQPError.loginRefused(user: "rpa-bot-eu-1", vhost: "/", reason: "403 ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.")) {
+        #expect(
+            throws: AMQPError.loginRefused(
+                user: "rpa-bot-eu-1", vhost: "/",
+                reason: "403 ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details see the broker logfile.")
+        ) {
             try Self.connect(password: "wrong")
         }
     }
@@ -87,7 +92,8 @@ struct AMQPBrokerTests {
     func returned() throws {
         let connection = try Self.connect()
         defer { connection.close() }
-        try connection.publish(routingKey: "amq.gen-nobody-\(UUID().uuidString)", mandatory: true, properties: MessageProperties(correlationID: [7]), body: [1, 2, 3])
+        try connection.publish(
+            routingKey: "amq.gen-nobody-\(UUID().uuidString)", mandatory: true, properties: MessageProperties(correlationID: [7]), body: [1, 2, 3])
         guard case .returned(let message) = try Self.next(connection) else {
             Issue.record("no return")
             return

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("mfa-worker check-config")
 struct CheckConfigCommandTests {
@@ -23,7 +23,9 @@ struct CheckConfigCommandTests {
     private func broken(_ change: (TemporaryDirectory) throws -> Void) throws -> (RunResult, String) {
         let folder = TemporaryDirectory()
         folder.write("secrets/sf-eu.key", Self.key)
-        folder.write("worker.yaml", """
+        folder.write(
+            "worker.yaml",
+            """
             broker:
               url: amqp://w@127.0.0.1/%2F
             accounts:
@@ -47,7 +49,10 @@ struct CheckConfigCommandTests {
 
     @Test func unknownKey() throws {
         let (result, dir) = try broken { $0.write("worker.yaml", "broker:\n  url: amqp://h\n  prefech: 5\naccounts: {}\nallow: {}\n") }
-        expectOneLine(result, "\(dir)/worker.yaml: broker.prefech (line 3): unknown key 'prefech' in broker (did you mean 'prefetch'?); known keys: url, password_file, password_env, prefetch, heartbeat_s, publisher_confirms, reconnect_initial_ms, reconnect_max_ms, connect_timeout_ms, consumer_timeout_ms, tls")
+        expectOneLine(
+            result,
+            "\(dir)/worker.yaml: broker.prefech (line 3): unknown key 'prefech' in broker (did you mean 'prefetch'?); known keys: url, password_file, password_env, prefetch, heartbeat_s, publisher_confirms, reconnect_initial_ms, reconnect_max_ms, connect_timeout_ms, consumer_timeout_ms, tls"
+        )
     }
 
     @Test func missingSecret() throws {
@@ -57,7 +62,10 @@ struct CheckConfigCommandTests {
 
     @Test func looseSecret() throws {
         let (result, dir) = try broken { chmod($0.path + "/secrets/sf-eu.key", 0o640) }
-        expectOneLine(result, "\(dir)/worker.yaml: accounts.sf-eu.secret_file (line 4): \(dir)/secrets/sf-eu.key is accessible by group or others (mode 640); run chmod 600 on it, or set allow_loose_secret_files: true")
+        expectOneLine(
+            result,
+            "\(dir)/worker.yaml: accounts.sf-eu.secret_file (line 4): \(dir)/secrets/sf-eu.key is accessible by group or others (mode 640); run chmod 600 on it, or set allow_loose_secret_files: true"
+        )
     }
 
     @Test func shortKey() throws {
@@ -69,7 +77,8 @@ struct CheckConfigCommandTests {
         let (result, dir) = try broken {
             $0.write("worker.yaml", "broker:\n  url: amqp://h\naccounts:\n  sf-eu:\n    secret_file: secrets/sf-eu.key\nallow:\n  bot: [sf-eu, sf-us]\n")
         }
-        expectOneLine(result, "\(dir)/worker.yaml: allow.bot.[1] (line 7): names account 'sf-us', which is not configured under accounts (did you mean 'sf-eu'?)")
+        expectOneLine(
+            result, "\(dir)/worker.yaml: allow.bot.[1] (line 7): names account 'sf-us', which is not configured under accounts (did you mean 'sf-eu'?)")
     }
 
     /// Root reads any file, so the unreadable case runs the check as nobody.
@@ -92,6 +101,9 @@ struct CheckConfigCommandTests {
             return
         }
         #expect(result.status == 1)
-        #expect(result.stderr == "Error: \(folder.path)/worker.yaml: accounts.sf-eu.secret_file (line 4): \(folder.path)/secrets/sf-eu.key is not readable by this user (uid 65534)\n" || getuid() != 0)
+        #expect(
+            result.stderr
+                == "Error: \(folder.path)/worker.yaml: accounts.sf-eu.secret_file (line 4): \(folder.path)/secrets/sf-eu.key is not readable by this user (uid 65534)\n"
+                || getuid() != 0)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("mfa-worker code")
 struct CodeCommandTests {
@@ -63,8 +63,9 @@ struct CodeCommandTests {
         let result = try mfaWorker("code", "--account", "sf-automation-eu", "--config", config, "--time", "59")
         #expect(result.status == 0)
         #expect(result.stdout.count == 7)
-        let viaEnvironment = try mfaWorker("code", "--account", "sf-automation-eu", "--time", "59",
-                                           environment: ["MFA_WORKER_CONFIG": config])
+        let viaEnvironment = try mfaWorker(
+            "code", "--account", "sf-automation-eu", "--time", "59",
+            environment: ["MFA_WORKER_CONFIG": config])
         #expect(viaEnvironment.stdout == result.stdout)
         let unknown = try mfaWorker("code", "--account", "nope", "--config", config)
         #expect(unknown.status == 1)
@@ -82,6 +83,8 @@ struct CodeCommandTests {
     func badKey() throws {
         let result = try mfaWorker("code", "--secret-file", "-", stdin: "JBSWY3DP0HPK3PXP")
         #expect(result.status == 1)
-        #expect(result.stderr == "Error: the secret is not a valid base32 key: character 9 of the key is not base32 (A-Z and 2-7; 0, 1, 8 and 9 are not in the alphabet)\n")
+        #expect(
+            result.stderr
+                == "Error: the secret is not a valid base32 key: character 9 of the key is not base32 (A-Z and 2-7; 0, 1, 8 and 9 are not in the alphabet)\n")
     }
 }

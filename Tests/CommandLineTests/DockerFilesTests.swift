@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// No Docker engine runs here, so docker/ is checked by reading it against
 /// the code: the compose file validates, the worker's configuration passes

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite("mfa-worker enroll")
 struct EnrollCommandTests {
@@ -48,7 +48,9 @@ struct EnrollCommandTests {
         #expect(short.status == 1)
         #expect(short.stderr == "Error: the key has 72 bits; at least 80 are required\n")
         let bad = try mfaWorker("enroll", "a", "--config", config, stdin: "JBSWY3DP1HPK3PXP\n")
-        #expect(bad.stderr == "Error: the key is not a valid base32 key: character 9 of the key is not base32 (A-Z and 2-7; 0, 1, 8 and 9 are not in the alphabet)\n")
+        #expect(
+            bad.stderr
+                == "Error: the key is not a valid base32 key: character 9 of the key is not base32 (A-Z and 2-7; 0, 1, 8 and 9 are not in the alphabet)\n")
         #expect(!FileManager.default.fileExists(atPath: folder.path + "/secrets/a.key"))
     }
 

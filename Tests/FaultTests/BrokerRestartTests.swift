@@ -1,9 +1,9 @@
-import MFABroker
 import AMQP
 import Foundation
+import MFABroker
 import MFAClient
-import Testing
 import TestSupport
+import Testing
 
 /// The broker restarts in the middle of a load: every caller still ends
 /// with a right code, and the worker consumes again within seconds.
@@ -18,11 +18,12 @@ struct BrokerRestartTests {
         let worker = try WorkerProcess(workers: 2, port: Self.port).start()
         defer { worker.stop() }
         let clients = try (0..<4).map { index in
-            MFAClient(MFAClientConfiguration(
-                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Self.port)/%2F")],
-                password: "rpa-bot-eu-1-password", requestQueue: worker.queue,
-                reconnectMax: .seconds(1), connectionName: "fault test \(index)"
-            ))
+            MFAClient(
+                MFAClientConfiguration(
+                    urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Self.port)/%2F")],
+                    password: "rpa-bot-eu-1-password", requestQueue: worker.queue,
+                    reconnectMax: .seconds(1), connectionName: "fault test \(index)"
+                ))
         }
         defer { clients.forEach { $0.close() } }
 
@@ -50,7 +51,9 @@ struct BrokerRestartTests {
         #expect(log.components(separatedBy: "connection lost; reconnecting").count - 1 == 2, "one line per consumer thread, not one per retry")
         let again = try #require(LogTime.of(lineContaining: "consuming again", in: log))
         let recovery = again.timeIntervalSince(back)
-        print("broker restart: down for \(String(format: "%.1f", back.timeIntervalSince(stopped))) s; worker consuming again \(String(format: "%.1f", recovery)) s after the broker answered; 10,000 of 10,000 calls answered, 0 wrong")
+        print(
+            "broker restart: down for \(String(format: "%.1f", back.timeIntervalSince(stopped))) s; worker consuming again \(String(format: "%.1f", recovery)) s after the broker answered; 10,000 of 10,000 calls answered, 0 wrong"
+        )
         #expect(recovery < 5)
     }
 }

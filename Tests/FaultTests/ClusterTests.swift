@@ -1,9 +1,9 @@
-import MFABroker
 import AMQP
 import Foundation
+import MFABroker
 import MFAClient
-import Testing
 import TestSupport
+import Testing
 
 /// A 3-node cluster (scripts/cluster.sh: c1, c2, c3 on 5701-5703), the
 /// request queue a quorum queue, two worker replicas. The node one worker is
@@ -25,10 +25,11 @@ struct ClusterTests {
         }
         // Requesters on c3, which stays up.
         let clients = try (0..<2).map { _ in
-            MFAClient(MFAClientConfiguration(
-                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:5703/%2F")],
-                password: "rpa-bot-eu-1-password", requestQueue: queue, reconnectMax: .seconds(1)
-            ))
+            MFAClient(
+                MFAClientConfiguration(
+                    urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:5703/%2F")],
+                    password: "rpa-bot-eu-1-password", requestQueue: queue, reconnectMax: .seconds(1)
+                ))
         }
         defer { clients.forEach { $0.close() } }
 

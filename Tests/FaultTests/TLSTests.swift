@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// amqps:// against the TLS node of scripts/tls-node.sh (TLS on
 /// localhost:5771, certificates it made with openssl): success, a wrong CA
@@ -16,16 +16,18 @@ struct TLSTests {
     }
 
     func request(_ worker: WorkerProcess, _ arguments: [String]) throws -> RunResult {
-        try run(productsDirectory.appendingPathComponent("mfa-worker").path,
-                ["request", "--account", "sf-eu", "--queue", worker.queue, "--timeout", "10"] + arguments,
-                environment: ["PATH": "/usr/bin:/bin"])
+        try run(
+            productsDirectory.appendingPathComponent("mfa-worker").path,
+            ["request", "--account", "sf-eu", "--queue", worker.queue, "--timeout", "10"] + arguments,
+            environment: ["PATH": "/usr/bin:/bin"])
     }
 
     @Test("Worker and requester over TLS with a password; the requester's code is right")
     func passwordOverTLS() throws {
         let worker = try Self.tlsWorker(tls: "ca_file: \(Self.certs)/ca.pem").start()
         defer { worker.stop() }
-        let result = try request(worker, ["--url", "amqps://rpa-bot-eu-1:rpa-bot-eu-1-password@localhost:\(Self.port)/%2F", "--tls-ca-file", "\(Self.certs)/ca.pem", "--json"])
+        let result = try request(
+            worker, ["--url", "amqps://rpa-bot-eu-1:rpa-bot-eu-1-password@localhost:\(Self.port)/%2F", "--tls-ca-file", "\(Self.certs)/ca.pem", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let reply = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         let start = try #require((reply["window_start"] as? NSNumber)?.int64Value)
@@ -39,10 +41,12 @@ struct TLSTests {
             password: ""
         ).start()
         defer { worker.stop() }
-        let result = try request(worker, [
-            "--url", "amqps://rpa-bot-eu-1@localhost:\(Self.port)/%2F", "--tls-ca-file", "\(Self.certs)/ca.pem",
-            "--tls-cert-file", "\(Self.certs)/rpa-bot-eu-1.pem", "--tls-key-file", "\(Self.certs)/rpa-bot-eu-1.key", "--tls-external",
-        ])
+        let result = try request(
+            worker,
+            [
+                "--url", "amqps://rpa-bot-eu-1@localhost:\(Self.port)/%2F", "--tls-ca-file", "\(Self.certs)/ca.pem",
+                "--tls-cert-file", "\(Self.certs)/rpa-bot-eu-1.pem", "--tls-key-file", "\(Self.certs)/rpa-bot-eu-1.key", "--tls-external",
+            ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.range(of: #"^\d{6}\n$"#, options: .regularExpression) != nil)
     }
@@ -61,10 +65,12 @@ struct TLSTests {
         try worker.start(waitForConsuming: false)
         #expect(worker.waitForExit() == 1)
         #expect(worker.log == "Error: cannot connect to 127.0.0.1:\(Self.port): the broker's certificate does not name this host\n")
-        let requester = try run(productsDirectory.appendingPathComponent("mfa-worker").path, [
-            "request", "--account", "sf-eu", "--timeout", "3",
-            "--url", "amqps://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Self.port)/%2F", "--tls-ca-file", "\(Self.certs)/ca.pem",
-        ])
+        let requester = try run(
+            productsDirectory.appendingPathComponent("mfa-worker").path,
+            [
+                "request", "--account", "sf-eu", "--timeout", "3",
+                "--url", "amqps://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Self.port)/%2F", "--tls-ca-file", "\(Self.certs)/ca.pem",
+            ])
         #expect(requester.status == 8)
         #expect(requester.stderr == "connection failed: cannot connect to 127.0.0.1:\(Self.port): the broker's certificate does not name this host\n")
     }

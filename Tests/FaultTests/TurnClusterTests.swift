@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// `once_per_window` with two worker replicas on the 3-node cluster
 /// (scripts/cluster.sh), one-second windows: the replica that gives out the
@@ -17,8 +17,12 @@ struct TurnClusterTests {
         let robot: Requester
 
         init() throws {
-            first = WorkerProcess(accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5701, urls: [5701, 5702, 5703], oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
-            second = WorkerProcess(accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5702, urls: [5702, 5703, 5701], keysFrom: first, oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
+            first = WorkerProcess(
+                accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5701, urls: [5701, 5702, 5703],
+                oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
+            second = WorkerProcess(
+                accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5702, urls: [5702, 5703, 5701],
+                keysFrom: first, oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
             try first.start()
             try second.start()
             robot = try Requester(requestQueue: queue, port: 5703)
@@ -65,7 +69,8 @@ struct TurnClusterTests {
                 }
             }
             #expect(faulted)
-            #expect(answered.count == count, "\(count - answered.count) requests were not answered; logs:\n\(first.log.suffix(1500))\n\(second.log.suffix(1500))")
+            #expect(
+                answered.count == count, "\(count - answered.count) requests were not answered; logs:\n\(first.log.suffix(1500))\n\(second.log.suffix(1500))")
             #expect(replies.allSatisfy { $0.status == "ok" }, "\(replies.filter { $0.status != "ok" }.map(\.text))")
             let windows = replies.compactMap(\.windowStart)
             #expect(Set(windows).count == windows.count, "a window was issued twice: \(windows.sorted())")

@@ -12,7 +12,7 @@ struct ArrivalScheduleTests {
         #expect(abs(schedule.seconds(of: 1) - 0.005) < 1e-12)
         #expect(abs(schedule.seconds(of: 1999) - 9.995) < 1e-9)
         #expect(schedule.perSecond == [Int](repeating: 200, count: 10))
-        #expect(ArrivalSchedule(rate: 3, durationSeconds: 1.5).count == 5) // 0, 1/3, 2/3, 1, 4/3
+        #expect(ArrivalSchedule(rate: 3, durationSeconds: 1.5).count == 5)  // 0, 1/3, 2/3, 1, 4/3
         #expect(ArrivalSchedule(rate: 2000, durationSeconds: 30).count == 60_000)
     }
 
@@ -38,7 +38,7 @@ struct ArrivalScheduleTests {
         let fromZero = ArrivalSchedule(startRate: 0, endRate: 100, rampSeconds: 10, durationSeconds: 10)
         #expect(fromZero.count == 500)
         #expect(fromZero.seconds(of: 0) == 0)
-        #expect(abs(fromZero.seconds(of: 5) - 1) < 1e-9) // 5 t² = 5
+        #expect(abs(fromZero.seconds(of: 5) - 1) < 1e-9)  // 5 t² = 5
         #expect(fromZero.perSecond.first == 5 && fromZero.perSecond.last == 95)
         let down = ArrivalSchedule(startRate: 100, endRate: 20, rampSeconds: 4, durationSeconds: 5)
         #expect(down.perSecond == [90, 70, 50, 30, 20])

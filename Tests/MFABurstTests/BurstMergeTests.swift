@@ -1,7 +1,8 @@
 import Foundation
 import Histogram
-@testable import MFABurst
 import Testing
+
+@testable import MFABurst
 
 @Suite("burst-merge")
 struct BurstMergeTests {
@@ -20,7 +21,8 @@ struct BurstMergeTests {
         let schedule = ArrivalSchedule(rate: 20 * Double(connections.count), durationSeconds: 2)
         var settings = try BurstReportTests.settings(schedule: schedule)
         settings.connections = connections.count
-        return BurstTally(settings: settings, results: connections.map(BurstReportTests.result), origin: BurstReportTests.origin, wallClockStart: startedAt).report()
+        return BurstTally(settings: settings, results: connections.map(BurstReportTests.result), origin: BurstReportTests.origin, wallClockStart: startedAt)
+            .report()
     }
 
     @Test("Two runs merge to the percentiles of one run holding both, with counts added")

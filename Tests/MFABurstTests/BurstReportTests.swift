@@ -1,8 +1,9 @@
 import AMQP
 import Foundation
 import Histogram
-@testable import MFABurst
 import Testing
+
+@testable import MFABurst
 
 /// Reports built from made-up request records, without a broker.
 @Suite("The burst report")
@@ -68,7 +69,8 @@ struct BurstReportTests {
             }
             connections[n % 2].append((due, sent, done, outcome))
         }
-        return BurstTally(settings: try settings(schedule: schedule), results: connections.map(result), origin: origin, wallClockStart: 1_796_000_000.25).report()
+        return BurstTally(settings: try settings(schedule: schedule), results: connections.map(result), origin: origin, wallClockStart: 1_796_000_000.25)
+            .report()
     }
 
     @Test("Open loop: sends count by when they left, answers by when they came, latencies and errors by the second they were due")
@@ -87,7 +89,7 @@ struct BurstReportTests {
         // Second 1's first five answers came at 2.0 s.
         #expect(seconds.prefix(3).map(\.answered) == [10, 5, 14])
         // Due in second 1: five waited for the stall (from 1.0 s: 1000 ms down to 600 ms).
-        #expect(seconds[1].p99 == 1000.447) // 1000 ms in its bucket, as HdrHistogram reports it
+        #expect(seconds[1].p99 == 1000.447)  // 1000 ms in its bucket, as HdrHistogram reports it
         #expect(seconds[0].p99 == 3.001)
         #expect(seconds[2].errors == ["busy": 1, "timeout": 1])
         let open = try #require(report.openLoop)
@@ -102,7 +104,10 @@ struct BurstReportTests {
     @Test("The text report of an open loop: the schedule, the rate, whether it was kept, p99.9, and the run second by second")
     func openText() throws {
         let text = try Self.stalledRun().text
-        #expect(text.hasPrefix("burst: open loop, 10 requests/s for 3 s, over 2 connections\nscheduled    30\nsent         30\nok           28\nerrors       2 (busy 1, timeout 1)\n"))
+        #expect(
+            text.hasPrefix(
+                "burst: open loop, 10 requests/s for 3 s, over 2 connections\nscheduled    30\nsent         30\nok           28\nerrors       2 (busy 1, timeout 1)\n"
+            ))
         #expect(text.contains("\nrate         target 10.0/s, sent 10.0/s on schedule, answered "))
         #expect(text.contains("\nschedule     BEHIND: sends up to 150."))
         #expect(text.contains(", 2 over 100 ms late; more --connections or CPU for the generator\n"))
@@ -119,22 +124,23 @@ struct BurstReportTests {
         let result = Self.result([(0, 0, 2, "ok"), (2, 2, 5, "ok"), (5, 5, 6, "forbidden")])
         let report = BurstTally(settings: settings, results: [result], origin: nil, wallClockStart: 0).report()
         #expect(report.mode == .closed && report.openLoop == nil && report.inflight == 1)
-        #expect(report.text == """
-            burst: 3 requests over 2 connections, 1 in flight each
-            sent         3
-            ok           2
-            errors       1 (forbidden 1)
-            timeouts     0
-            wrong codes  not verified (give --verify-secret-file)
-            duration     0.006 s
-            throughput   500 requests/s
-            latency ms   p50 2.000  p90 3.001  p99 3.001  max 3.001
-            account sf-eu
-              ok         2; forbidden 1
-              windows    1: 1 served 2 codes
-              codes      1796000000: 2
-              wait ms    p50 2.000  p90 3.001  p99 3.001  max 3.001
-            """)
+        #expect(
+            report.text == """
+                burst: 3 requests over 2 connections, 1 in flight each
+                sent         3
+                ok           2
+                errors       1 (forbidden 1)
+                timeouts     0
+                wrong codes  not verified (give --verify-secret-file)
+                duration     0.006 s
+                throughput   500 requests/s
+                latency ms   p50 2.000  p90 3.001  p99 3.001  max 3.001
+                account sf-eu
+                  ok         2; forbidden 1
+                  windows    1: 1 served 2 codes
+                  codes      1796000000: 2
+                  wait ms    p50 2.000  p90 3.001  p99 3.001  max 3.001
+                """)
     }
 
     @Test("The HTML page carries the run's data for its charts, fetches nothing, and escapes names")

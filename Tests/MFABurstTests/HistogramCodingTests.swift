@@ -1,7 +1,8 @@
 import Foundation
 import Histogram
-@testable import MFABurst
 import Testing
+
+@testable import MFABurst
 
 @Suite("HdrHistogram's standard encoding")
 struct HistogramCodingTests {
@@ -47,7 +48,7 @@ struct HistogramCodingTests {
             let value = UInt64(exp(Double.random(in: 0...log(3_600_000_000.0), using: &generator)))
             histogram.record(max(1, value), count: UInt64.random(in: 1...3, using: &generator))
         }
-        histogram.record(1, count: 1 << 56) // a count that takes all nine bytes
+        histogram.record(1, count: 1 << 56)  // a count that takes all nine bytes
         let decoded = try HistogramCoding.decode(HistogramCoding.encode(histogram))
         #expect(decoded.totalCount == histogram.totalCount)
         #expect(Array(decoded.recordedValues().map { [$0.value, $0.count] }) == Array(histogram.recordedValues().map { [$0.value, $0.count] }))
@@ -79,7 +80,9 @@ struct HistogramCodingTests {
     @Test("Anything else is refused with a reason, never a crash")
     func refuses() {
         #expect(throws: HistogramCoding.DecodingError.notBase64) { try HistogramCoding.decode("not base64!") }
-        #expect(throws: HistogramCoding.DecodingError.unknownCookie(0x0102_0304)) { try HistogramCoding.decode(Data([1, 2, 3, 4, 0, 0]).base64EncodedString()) }
+        #expect(throws: HistogramCoding.DecodingError.unknownCookie(0x0102_0304)) {
+            try HistogramCoding.decode(Data([1, 2, 3, 4, 0, 0]).base64EncodedString())
+        }
         #expect(throws: HistogramCoding.DecodingError.truncated) { try HistogramCoding.decode(String(Self.java2048.prefix(12))) }
         var corrupt = Array(Data(base64Encoded: Self.java2048)!)
         corrupt[12] ^= 0xFF

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import MFAConfig
 
 /// A temporary folder with a configuration file and secret files, removed
@@ -39,12 +40,12 @@ final class ConfigFixture {
     /// A complete, valid configuration; `accounts` and `allow` replaceable.
     static func yaml(
         accounts: String = """
-              sf-eu:
-                secret_file: secrets/sf-eu.key
-            """,
+          sf-eu:
+            secret_file: secrets/sf-eu.key
+        """,
         allow: String = """
-              rpa-bot-1: [sf-eu]
-            """,
+          rpa-bot-1: [sf-eu]
+        """,
         extra: String = ""
     ) -> String {
         """

@@ -1,7 +1,8 @@
-import MFABroker
 import Foundation
-import Testing
+import MFABroker
 import TOTP
+import Testing
+
 @testable import MFAConfig
 
 @Suite("Configuration: the example and a full file")
@@ -23,7 +24,8 @@ struct ConfigurationTests {
         let fixture = ConfigFixture()
         fixture.writeSecret("k/a.key")
         fixture.writeSecret("pw", "s3cret\n")
-        fixture.writeConfig("""
+        fixture.writeConfig(
+            """
             broker:
               url: [amqp://w@node1:5672/prod, "amqps://w@node2/%2F"]
               password_file: pw
@@ -55,7 +57,9 @@ struct ConfigurationTests {
               robot: [a.b@c-d_e, env-account]
               idle: []
             """)
-        let loaded = try LoadedConfiguration.load(path: fixture.configPath, environment: ["MY_KEY": "otpauth://totp/x?secret=\(ConfigFixture.goodKey.replacingOccurrences(of: " ", with: ""))&digits=7"])
+        let loaded = try LoadedConfiguration.load(
+            path: fixture.configPath,
+            environment: ["MY_KEY": "otpauth://totp/x?secret=\(ConfigFixture.goodKey.replacingOccurrences(of: " ", with: ""))&digits=7"])
         let configuration = loaded.configuration
         #expect(configuration.broker.urls.map(\.host) == ["node1", "node2"])
         #expect(configuration.broker.urls[1].port == 5671)
@@ -65,7 +69,9 @@ struct ConfigurationTests {
         #expect(configuration.broker.prefetch == 10)
         #expect(configuration.broker.heartbeatSeconds == 5)
         #expect(configuration.broker.consumerTimeoutMilliseconds == 600_000)
-        #expect(configuration.requestQueue == RequestQueueSettings(name: "codes", type: .quorum, deadLetterExchange: "codes.dlx", maxLength: 1000, overflow: .rejectPublish))
+        #expect(
+            configuration.requestQueue
+                == RequestQueueSettings(name: "codes", type: .quorum, deadLetterExchange: "codes.dlx", maxLength: 1000, overflow: .rejectPublish))
         #expect(configuration.reply == ReplySettings(maxTTLMilliseconds: 20000, defaultMinValidityMilliseconds: 3000, defaultMaxWaitMilliseconds: 90000))
         #expect(loaded.accounts["a.b@c-d_e"]?.issue == .oncePerWindow)
         #expect(loaded.accounts["env-account"]?.issue == .shared)

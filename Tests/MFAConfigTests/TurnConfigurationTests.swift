@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 import TOTP
+import Testing
+
 @testable import MFAConfig
 
 /// `turns:` and the turn queues' names.
@@ -39,19 +40,30 @@ struct TurnConfigurationTests {
 
     @Test("A worker login that is a requester, a list without the worker's own, a worker allowed as a requester, URLs with two users: refused")
     func refused() {
-        #expect(error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  worker_logins: [mfa-worker, rpa-bot-1]"))
-                == "DIR/worker.yaml: turns.worker_logins.[1] (line 10): names 'rpa-bot-1', a requester under allow: a worker login must be a user no robot logs in as")
-        #expect(error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  worker_logins: [other-worker]"))
-                == "DIR/worker.yaml: turns.worker_logins (line 10): must include the worker's own login 'mfa-worker' (broker.url): its own records are among the messages it reads")
-        #expect(error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  max_per_requester: 0"))
+        #expect(
+            error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  worker_logins: [mfa-worker, rpa-bot-1]"))
+                == "DIR/worker.yaml: turns.worker_logins.[1] (line 10): names 'rpa-bot-1', a requester under allow: a worker login must be a user no robot logs in as"
+        )
+        #expect(
+            error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  worker_logins: [other-worker]"))
+                == "DIR/worker.yaml: turns.worker_logins (line 10): must include the worker's own login 'mfa-worker' (broker.url): its own records are among the messages it reads"
+        )
+        #expect(
+            error(ConfigFixture.yaml(accounts: Self.once, extra: "turns:\n  max_per_requester: 0"))
                 == "DIR/worker.yaml: turns.max_per_requester (line 10): must be 1 to 10000, not 0")
-        #expect(error(ConfigFixture.yaml(allow: "  mfa-worker: [sf-eu]"))
+        #expect(
+            error(ConfigFixture.yaml(allow: "  mfa-worker: [sf-eu]"))
                 == "DIR/worker.yaml: allow: names the worker's own broker user 'mfa-worker' as a requester; a requester must log in as a user of its own")
-        #expect(error(ConfigFixture.yaml().replacingOccurrences(of: "  url: amqp://mfa-worker:pw@127.0.0.1:5672/%2F", with: "  url: [amqp://mfa-worker:pw@n1/, amqp://other:pw@n2/]"))
+        #expect(
+            error(
+                ConfigFixture.yaml().replacingOccurrences(
+                    of: "  url: amqp://mfa-worker:pw@127.0.0.1:5672/%2F", with: "  url: [amqp://mfa-worker:pw@n1/, amqp://other:pw@n2/]"))
                 == "DIR/worker.yaml: broker.url (line 2): every URL must log in as the same user: the worker publishes with its login as user_id")
     }
 
-    @Test("A turn queue's name is HMAC-SHA256 of the account under its own key: the same for every replica, different per key and per account, and computed as openssl computes it")
+    @Test(
+        "A turn queue's name is HMAC-SHA256 of the account under its own key: the same for every replica, different per key and per account, and computed as openssl computes it"
+    )
     func turnQueueName() throws {
         let key = SecretKey(bytes: Array("12345678901234567890".utf8))
         let queue = RequestQueueSettings(name: "mfa-code-request")
@@ -69,7 +81,9 @@ struct TurnConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: message) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = ["dgst", "-sha256", "-mac", "HMAC", "-macopt", "hexkey:" + "12345678901234567890".utf8.map { String(format: "%02x", $0) }.joined(), "-r", message]
+        process.arguments = [
+            "dgst", "-sha256", "-mac", "HMAC", "-macopt", "hexkey:" + "12345678901234567890".utf8.map { String(format: "%02x", $0) }.joined(), "-r", message,
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -154,15 +168,26 @@ struct ReloadPlanTests {
         fixture.writeSecret("secrets/other.key", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
         let running = try load(ConfigFixture.yaml(), fixture: fixture)
         #expect(ReloadPlan(running: running, next: running) == .apply(needsRestart: []))
-        let widened = try load(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n  other:\n    secret_file: secrets/other.key", allow: "  rpa-bot-1: [sf-eu, other]", extra: "reply: {default_min_validity_ms: 0}"), fixture: fixture)
+        let widened = try load(
+            ConfigFixture.yaml(
+                accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n  other:\n    secret_file: secrets/other.key", allow: "  rpa-bot-1: [sf-eu, other]",
+                extra: "reply: {default_min_validity_ms: 0}"), fixture: fixture)
         #expect(ReloadPlan(running: running, next: widened) == .apply(needsRestart: []))
-        let moved = try load(ConfigFixture.yaml(extra: "log: {level: debug}\nworkers: 3\nturns: {max_per_requester: 5}").replacingOccurrences(of: "127.0.0.1:5672", with: "127.0.0.1:5673"), fixture: fixture)
+        let moved = try load(
+            ConfigFixture.yaml(extra: "log: {level: debug}\nworkers: 3\nturns: {max_per_requester: 5}").replacingOccurrences(
+                of: "127.0.0.1:5672", with: "127.0.0.1:5673"), fixture: fixture)
         #expect(ReloadPlan(running: running, next: moved) == .apply(needsRestart: ["broker", "workers", "log", "turns"]))
         let switched = try load(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once_per_window"), fixture: fixture)
-        guard case .refuse = ReloadPlan(running: running, next: switched) else { Issue.record("a switch to once_per_window applied"); return }
+        guard case .refuse = ReloadPlan(running: running, next: switched) else {
+            Issue.record("a switch to once_per_window applied")
+            return
+        }
         // A new key of a once_per_window account: a new turn queue name.
         fixture.writeSecret("secrets/sf-eu.key", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXQ")
         let rekeyed = try load(ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    issue: once_per_window"), fixture: fixture)
-        guard case .refuse = ReloadPlan(running: switched, next: rekeyed) else { Issue.record("a new key of a once_per_window account applied"); return }
+        guard case .refuse = ReloadPlan(running: switched, next: rekeyed) else {
+            Issue.record("a new key of a once_per_window account applied")
+            return
+        }
     }
 }

@@ -8,64 +8,71 @@ struct RequestBodyDecoderTests {
         RequestBodyDecoder.decode(Array(text.utf8))
     }
 
-    @Test("Well-formed bodies", arguments: [
-        (#"{"account": "sf-automation-eu", "min_validity_ms": 5000}"#, RequestBody(account: "sf-automation-eu", minValidityMilliseconds: 5000)),
-        (#"{"account":"a"}"#, RequestBody(account: "a")),
-        (#" {"min_validity_ms": null, "account": "A.b_c@d-9"} "#, RequestBody(account: "A.b_c@d-9")),
-        (#"{"account":"a","min_validity_ms":0}"#, RequestBody(account: "a", minValidityMilliseconds: 0)),
-        (#"{"account":"a","min_validity_ms":3599000}"#, RequestBody(account: "a", minValidityMilliseconds: 3_599_000)),
-        (#"{"account":"a","max_wait_ms":0}"#, RequestBody(account: "a", maxWaitMilliseconds: 0)),
-        (#"{"max_wait_ms":3600000,"account":"a","min_validity_ms":1}"#, RequestBody(account: "a", minValidityMilliseconds: 1, maxWaitMilliseconds: 3_600_000)),
-        (#"{"account":"a","max_wait_ms":null}"#, RequestBody(account: "a")),
-        (#"{"account":"\u0061cc","future":{"x":[1,2.5e3,true,false,null,"é"]}}"#, RequestBody(account: "acc")),
-        (#"{"\u0061ccount":"a"}"#, RequestBody(account: "a")),
-        ("{\"account\":\"a\",\"note\":\"\u{1F600} \\ud83d\\ude00\"}", RequestBody(account: "a")),
-    ])
+    @Test(
+        "Well-formed bodies",
+        arguments: [
+            (#"{"account": "sf-automation-eu", "min_validity_ms": 5000}"#, RequestBody(account: "sf-automation-eu", minValidityMilliseconds: 5000)),
+            (#"{"account":"a"}"#, RequestBody(account: "a")),
+            (#" {"min_validity_ms": null, "account": "A.b_c@d-9"} "#, RequestBody(account: "A.b_c@d-9")),
+            (#"{"account":"a","min_validity_ms":0}"#, RequestBody(account: "a", minValidityMilliseconds: 0)),
+            (#"{"account":"a","min_validity_ms":3599000}"#, RequestBody(account: "a", minValidityMilliseconds: 3_599_000)),
+            (#"{"account":"a","max_wait_ms":0}"#, RequestBody(account: "a", maxWaitMilliseconds: 0)),
+            (
+                #"{"max_wait_ms":3600000,"account":"a","min_validity_ms":1}"#,
+                RequestBody(account: "a", minValidityMilliseconds: 1, maxWaitMilliseconds: 3_600_000)
+            ),
+            (#"{"account":"a","max_wait_ms":null}"#, RequestBody(account: "a")),
+            (#"{"account":"\u0061cc","future":{"x":[1,2.5e3,true,false,null,"é"]}}"#, RequestBody(account: "acc")),
+            (#"{"\u0061ccount":"a"}"#, RequestBody(account: "a")),
+            ("{\"account\":\"a\",\"note\":\"\u{1F600} \\ud83d\\ude00\"}", RequestBody(account: "a")),
+        ])
     func wellFormed(text: String, expected: RequestBody) {
         #expect(decode(text) == .success(expected))
     }
 
-    @Test("Malformed bodies, each with its error", arguments: [
-        ("", RequestBodyError.notJSON(offset: 0)),
-        ("not json", .notJSON(offset: 0)),
-        (#"["account"]"#, .notAnObject),
-        (#""account""#, .notAnObject),
-        ("42", .notAnObject),
-        ("null", .notAnObject),
-        (#"{"account":"a"} {}"#, .notJSON(offset: 16)),
-        (#"{"account":"a",}"#, .notJSON(offset: 15)),
-        (#"{'account':'a'}"#, .notJSON(offset: 1)),
-        (#"{"account":"a","min_validity_ms":NaN}"#, .notJSON(offset: 33)),
-        (#"{"account":"a","min_validity_ms":Infinity}"#, .notJSON(offset: 33)),
-        (#"{"account":"a","x":01}"#, .notJSON(offset: 20)),
-        (#"{"account":"a","account":"b"}"#, .duplicateKey(offset: 15)),
-        (#"{"account":"a","\u0061ccount":"b"}"#, .duplicateKey(offset: 15)),
-        (#"{"account":"a","x":{"k":1,"k":2}}"#, .duplicateKey(offset: 26)),
-        (#"{"min_validity_ms":5000}"#, .accountMissing),
-        (#"{}"#, .accountMissing),
-        (#"{"account":null}"#, .accountNotString),
-        (#"{"account":42}"#, .accountNotString),
-        (#"{"account":["a"]}"#, .accountNotString),
-        (#"{"account":""}"#, .accountSyntax),
-        (#"{"account":"a b"}"#, .accountSyntax),
-        (#"{"account":"a/b"}"#, .accountSyntax),
-        (#"{"account":"é"}"#, .accountSyntax),
-        (#"{"account":"a","min_validity_ms":5000.0}"#, .minValidityNotInteger),
-        (#"{"account":"a","min_validity_ms":5e3}"#, .minValidityNotInteger),
-        (#"{"account":"a","min_validity_ms":"5000"}"#, .minValidityNotInteger),
-        (#"{"account":"a","min_validity_ms":true}"#, .minValidityNotInteger),
-        (#"{"account":"a","min_validity_ms":-1}"#, .minValidityOutOfRange),
-        (#"{"account":"a","min_validity_ms":3599001}"#, .minValidityOutOfRange),
-        (#"{"account":"a","min_validity_ms":99999999999999999999999999}"#, .minValidityOutOfRange),
-        (#"{"account":"a","max_wait_ms":1000.0}"#, .maxWaitNotInteger),
-        (#"{"account":"a","max_wait_ms":"1000"}"#, .maxWaitNotInteger),
-        (#"{"account":"a","max_wait_ms":-1}"#, .maxWaitOutOfRange),
-        (#"{"account":"a","max_wait_ms":3600001}"#, .maxWaitOutOfRange),
-        (#"{"account":"a","max_wait_ms":-1,"min_validity_ms":-1}"#, .minValidityOutOfRange),
-        (#"{"account":"a","x":"\ud800"}"#, .notJSON(offset: 20)),
-        (#"{"account":"a","x":"\udc00"}"#, .notJSON(offset: 20)),
-        (#"{"account":"a","x":"\q"}"#, .notJSON(offset: 21)),
-    ])
+    @Test(
+        "Malformed bodies, each with its error",
+        arguments: [
+            ("", RequestBodyError.notJSON(offset: 0)),
+            ("not json", .notJSON(offset: 0)),
+            (#"["account"]"#, .notAnObject),
+            (#""account""#, .notAnObject),
+            ("42", .notAnObject),
+            ("null", .notAnObject),
+            (#"{"account":"a"} {}"#, .notJSON(offset: 16)),
+            (#"{"account":"a",}"#, .notJSON(offset: 15)),
+            (#"{'account':'a'}"#, .notJSON(offset: 1)),
+            (#"{"account":"a","min_validity_ms":NaN}"#, .notJSON(offset: 33)),
+            (#"{"account":"a","min_validity_ms":Infinity}"#, .notJSON(offset: 33)),
+            (#"{"account":"a","x":01}"#, .notJSON(offset: 20)),
+            (#"{"account":"a","account":"b"}"#, .duplicateKey(offset: 15)),
+            (#"{"account":"a","\u0061ccount":"b"}"#, .duplicateKey(offset: 15)),
+            (#"{"account":"a","x":{"k":1,"k":2}}"#, .duplicateKey(offset: 26)),
+            (#"{"min_validity_ms":5000}"#, .accountMissing),
+            (#"{}"#, .accountMissing),
+            (#"{"account":null}"#, .accountNotString),
+            (#"{"account":42}"#, .accountNotString),
+            (#"{"account":["a"]}"#, .accountNotString),
+            (#"{"account":""}"#, .accountSyntax),
+            (#"{"account":"a b"}"#, .accountSyntax),
+            (#"{"account":"a/b"}"#, .accountSyntax),
+            (#"{"account":"é"}"#, .accountSyntax),
+            (#"{"account":"a","min_validity_ms":5000.0}"#, .minValidityNotInteger),
+            (#"{"account":"a","min_validity_ms":5e3}"#, .minValidityNotInteger),
+            (#"{"account":"a","min_validity_ms":"5000"}"#, .minValidityNotInteger),
+            (#"{"account":"a","min_validity_ms":true}"#, .minValidityNotInteger),
+            (#"{"account":"a","min_validity_ms":-1}"#, .minValidityOutOfRange),
+            (#"{"account":"a","min_validity_ms":3599001}"#, .minValidityOutOfRange),
+            (#"{"account":"a","min_validity_ms":99999999999999999999999999}"#, .minValidityOutOfRange),
+            (#"{"account":"a","max_wait_ms":1000.0}"#, .maxWaitNotInteger),
+            (#"{"account":"a","max_wait_ms":"1000"}"#, .maxWaitNotInteger),
+            (#"{"account":"a","max_wait_ms":-1}"#, .maxWaitOutOfRange),
+            (#"{"account":"a","max_wait_ms":3600001}"#, .maxWaitOutOfRange),
+            (#"{"account":"a","max_wait_ms":-1,"min_validity_ms":-1}"#, .minValidityOutOfRange),
+            (#"{"account":"a","x":"\ud800"}"#, .notJSON(offset: 20)),
+            (#"{"account":"a","x":"\udc00"}"#, .notJSON(offset: 20)),
+            (#"{"account":"a","x":"\q"}"#, .notJSON(offset: 21)),
+        ])
     func malformed(text: String, expected: RequestBodyError) {
         #expect(decode(text) == .failure(expected))
     }
@@ -144,16 +151,21 @@ struct RequestBodyDecoderTests {
 struct ReplyBodyTests {
     @Test func success() throws {
         var buffer: [UInt8] = []
-        ReplyBody.success(into: &buffer, account: "sf-automation-eu", code: .init(value: 492_039, digitCount: 6), period: 30,
-                          window: .init(counter: 58_812_420, period: 30), expiresInMilliseconds: 12_345)
-        #expect(String(decoding: buffer, as: UTF8.self) == #"{"status":"ok","account":"sf-automation-eu","code":"492039","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":12345}"#)
+        ReplyBody.success(
+            into: &buffer, account: "sf-automation-eu", code: .init(value: 492_039, digitCount: 6), period: 30,
+            window: .init(counter: 58_812_420, period: 30), expiresInMilliseconds: 12_345)
+        #expect(
+            String(decoding: buffer, as: UTF8.self)
+                == #"{"status":"ok","account":"sf-automation-eu","code":"492039","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":12345}"#
+        )
         #expect(try JSONSerialization.jsonObject(with: Data(buffer)) is [String: Any])
     }
 
     @Test func error() {
         var buffer: [UInt8] = []
         ReplyBody.error(into: &buffer, .rateLimited, message: "over \"the\" limit\n", retryAfterMilliseconds: 250)
-        #expect(String(decoding: buffer, as: UTF8.self) == #"{"status":"error","error":"rate_limited","message":"over \"the\" limit\u000a","retry_after_ms":250}"#)
+        #expect(
+            String(decoding: buffer, as: UTF8.self) == #"{"status":"error","error":"rate_limited","message":"over \"the\" limit\u000a","retry_after_ms":250}"#)
         ReplyBody.error(into: &buffer, .forbidden, message: "requester is not allowed this account")
         #expect(String(decoding: buffer, as: UTF8.self) == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account"}"#)
     }
@@ -164,8 +176,14 @@ struct ReplyBodyTests {
 struct ReplyReaderTests {
     @Test("A code and an error read back; unknown fields are ignored; anything else is not a reply")
     func replies() {
-        let ok = Array(#"{"status":"ok","account":"sf-eu","code":"492039","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":12345,"later":[1]}"#.utf8)
-        #expect(ReplyMessage.decode(ok) == .code(account: "sf-eu", code: "492039", digits: 6, period: 30, windowStart: 1_764_372_600, windowEnd: 1_764_372_630, expiresInMilliseconds: 12_345))
+        let ok = Array(
+            #"{"status":"ok","account":"sf-eu","code":"492039","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":12345,"later":[1]}"#
+                .utf8)
+        #expect(
+            ReplyMessage.decode(ok)
+                == .code(
+                    account: "sf-eu", code: "492039", digits: 6, period: 30, windowStart: 1_764_372_600, windowEnd: 1_764_372_630, expiresInMilliseconds: 12_345
+                ))
         let busy = Array(#"{"status":"error","error":"busy","message":"ask \"later\"","retry_after_ms":17655}"#.utf8)
         #expect(ReplyMessage.decode(busy) == .error(kind: "busy", message: #"ask "later""#, retryAfterMilliseconds: 17_655))
         for text in [#"{"status":"ok"}"#, #"{"status":"error"}"#, #"{"status":"ok","status":"error","error":"x"}"#, "[]", "", #"{"status":"maybe"}"#] {

@@ -8,7 +8,7 @@ import Testing
 @Suite("Consumer machine: requests, confirms and the stop with a fake clock")
 struct ConsumerMachineTests {
     static let key = SecretKey(bytes: Array("12345678901234567890".utf8))
-    static let now = TurnLedgerTests.now // 17.655 s left in a 30 s window
+    static let now = TurnLedgerTests.now  // 17.655 s left in a 30 s window
     static func state(perAccount: RateLimit? = nil, maxHeld: Int = 100) -> ServiceState {
         ServiceState(
             accounts: [
@@ -21,12 +21,19 @@ struct ConsumerMachineTests {
         )
     }
 
-    static func delivery(_ tag: UInt64, _ body: String = #"{"account":"acct"}"#, replyTo: String? = "amq.gen-r", redelivered: Bool = false) -> ConsumerMachine.Delivery {
-        ConsumerMachine.Delivery(deliveryTag: tag, redelivered: redelivered, message: RequestMessage(body: Array(body.utf8), replyTo: replyTo, correlationID: Array("c\(tag)".utf8), userID: "bot-1"))
+    static func delivery(
+        _ tag: UInt64, _ body: String = #"{"account":"acct"}"#, replyTo: String? = "amq.gen-r", redelivered: Bool = false
+    ) -> ConsumerMachine.Delivery {
+        ConsumerMachine.Delivery(
+            deliveryTag: tag, redelivered: redelivered,
+            message: RequestMessage(body: Array(body.utf8), replyTo: replyTo, correlationID: Array("c\(tag)".utf8), userID: "bot-1"))
     }
 
     static func replies(_ actions: [ConsumerMachine.Action]) -> [Reply] {
-        actions.compactMap { if case .publishReply(let reply, _) = $0 { return reply }; return nil }
+        actions.compactMap {
+            if case .publishReply(let reply, _) = $0 { return reply }
+            return nil
+        }
     }
 
     static func acks(_ actions: [ConsumerMachine.Action]) -> [String] {
@@ -44,7 +51,9 @@ struct ConsumerMachineTests {
         ConsumerMachine(settings: .init(publisherConfirms: confirms, shutdownTimeoutMilliseconds: shutdown), state: state)
     }
 
-    func deliver(_ machine: inout ConsumerMachine, _ delivery: ConsumerMachine.Delivery, at time: Int64 = Self.now, poison: Bool = false, requesterWait: Int64? = nil) -> [ConsumerMachine.Action] {
+    func deliver(
+        _ machine: inout ConsumerMachine, _ delivery: ConsumerMachine.Delivery, at time: Int64 = Self.now, poison: Bool = false, requesterWait: Int64? = nil
+    ) -> [ConsumerMachine.Action] {
         machine.handle(.delivery(delivery, poison: poison, requesterWait: requesterWait, now: time, uptime: 0))
     }
 
@@ -68,7 +77,8 @@ struct ConsumerMachineTests {
         var machine = machine(confirms: false)
         let actions = deliver(&machine, Self.delivery(1))
         guard actions.count == 2, case .publishReply = actions[0], case .ack(1, false) = actions[1] else {
-            Issue.record("\(actions)"); return
+            Issue.record("\(actions)")
+            return
         }
     }
 
@@ -87,20 +97,34 @@ struct ConsumerMachineTests {
         #expect(Self.acks(deliver(&machine, Self.delivery(4, body), at: opens + 15_000)) == ["ack 4"])
     }
 
-    @Test("A stop: the consumer is cancelled, late held requests hear unavailable, near ones are answered, then close once confirmed; what arrives meanwhile goes back")
+    @Test(
+        "A stop: the consumer is cancelled, late held requests hear unavailable, near ones are answered, then close once confirmed; what arrives meanwhile goes back"
+    )
     func gracefulStop() {
         var machine = machine(shutdown: 20_000)
         _ = deliver(&machine, Self.delivery(1, #"{"account":"acct","min_validity_ms":20000}"#))  // next window: 17.655 s
         _ = deliver(&machine, Self.delivery(2, #"{"account":"acct","min_validity_ms":20000}"#, replyTo: "amq.gen-s"))
         let stop = machine.handle(.beginShutdown(now: Self.now))
-        #expect({ if case .cancelConsumer = stop.first { return true }; return false }())
-        #expect(!stop.contains { if case .close = $0 { return true }; return false })
+        #expect(
+            {
+                if case .cancelConsumer = stop.first { return true }
+                return false
+            }())
+        #expect(
+            !stop.contains {
+                if case .close = $0 { return true }
+                return false
+            })
         #expect(Self.acks(deliver(&machine, Self.delivery(3))) == ["nack 3 requeue"])
         let opens = (Self.now / 30_000 + 1) * 30_000
         #expect(Self.replies(machine.handle(.tick(now: opens))).count == 2)
         _ = machine.handle(.publisherAck(sequence: 2, multiple: true))
         let end = machine.handle(.tick(now: opens))
-        #expect(end.contains { if case .close = $0 { return true }; return false })
+        #expect(
+            end.contains {
+                if case .close = $0 { return true }
+                return false
+            })
 
         // A shorter timeout: the held ones cannot be answered in time.
         var short = self.machine(shutdown: 1_000)
@@ -120,11 +144,19 @@ struct ConsumerMachineTests {
         for tag in UInt64(10)..<30 {
             let actions = deliver(&machine, Self.delivery(tag, replyTo: nil))
             #expect(Self.acks(actions) == ["reject \(tag)"])
-            lines += actions.filter { if case .log(.rejected) = $0 { return true }; return false }.count
+            lines +=
+                actions.filter {
+                    if case .log(.rejected) = $0 { return true }
+                    return false
+                }.count
         }
         #expect(lines == 4, "the poison's line and four of the twenty rejections")
         let summary = machine.handle(.tick(now: Self.now + 60_000))
-        #expect(summary.contains { if case .log(.rejections(requester: "bot-1", counts: ["no usable reply_to": 16])) = $0 { return true }; return false })
+        #expect(
+            summary.contains {
+                if case .log(.rejections(requester: "bot-1", counts: ["no usable reply_to": 16])) = $0 { return true }
+                return false
+            })
     }
 
     @Test("A refused reply settles its request and counts; a lost turn goes back to be passed on again")
@@ -133,9 +165,17 @@ struct ConsumerMachineTests {
         _ = deliver(&machine, Self.delivery(1))
         let refused = machine.handle(.publisherNack(sequence: 1, multiple: false))
         #expect(Self.acks(refused) == ["ack 1"])
-        #expect(refused.contains { if case .unroutable(1) = $0 { return true }; return false })
+        #expect(
+            refused.contains {
+                if case .unroutable(1) = $0 { return true }
+                return false
+            })
         let forwarded = deliver(&machine, Self.delivery(2, #"{"account":"once"}"#))
-        #expect(forwarded.contains { if case .forwardTurn = $0 { return true }; return false })
+        #expect(
+            forwarded.contains {
+                if case .forwardTurn = $0 { return true }
+                return false
+            })
         #expect(Self.acks(machine.handle(.publisherNack(sequence: 2, multiple: false))) == ["nack 2 requeue"])
     }
 
@@ -144,8 +184,16 @@ struct ConsumerMachineTests {
         var machine = machine()
         _ = deliver(&machine, Self.delivery(1))
         let actions = machine.handle(.channelClosed("406 PRECONDITION_FAILED"))
-        #expect(actions.contains { if case .strike(let lost) = $0 { return lost.count == 1 }; return false })
-        #expect(actions.contains { if case .reopenChannel = $0 { return true }; return false })
+        #expect(
+            actions.contains {
+                if case .strike(let lost) = $0 { return lost.count == 1 }
+                return false
+            })
+        #expect(
+            actions.contains {
+                if case .reopenChannel = $0 { return true }
+                return false
+            })
         #expect(machine.connectionLost().isEmpty)
     }
 
@@ -153,7 +201,10 @@ struct ConsumerMachineTests {
     func accountRate() {
         var machine = machine(state: Self.state(perAccount: RateLimit(ratePerSecond: 1, burst: 1)))
         let ask = deliver(&machine, Self.delivery(1))
-        guard case .checkAccountRate("acct")? = ask.first else { Issue.record("\(ask)"); return }
+        guard case .checkAccountRate("acct")? = ask.first else {
+            Issue.record("\(ask)")
+            return
+        }
         #expect(Self.replies(machine.handle(.accountRate(wait: 250))).map(\.outcome) == [.rateLimited])
         _ = deliver(&machine, Self.delivery(2))
         #expect(Self.replies(machine.handle(.accountRate(wait: nil))).map(\.outcome) == [.ok])

@@ -21,8 +21,10 @@ struct RequestDeciderTests {
     /// 1764372612.345: 17.655 s left in a 30 s window.
     static let now: Int64 = 1_764_372_612_345
 
-    func request(_ body: String, user: String? = "bot-1", correlation: [UInt8]? = Array("c-1".utf8), replyTo: String? = "amq.gen-reply",
-                 contentType: String? = "application/json", type: String? = nil) -> RequestMessage {
+    func request(
+        _ body: String, user: String? = "bot-1", correlation: [UInt8]? = Array("c-1".utf8), replyTo: String? = "amq.gen-reply",
+        contentType: String? = "application/json", type: String? = nil
+    ) -> RequestMessage {
         RequestMessage(body: Array(body.utf8), replyTo: replyTo, correlationID: correlation, userID: user, contentType: contentType, type: type)
     }
 
@@ -40,7 +42,10 @@ struct RequestDeciderTests {
         let reply = reply(decider.decide(request(#"{"account":"sf-eu"}"#), now: Self.now))
         let window = TOTPWindow(containing: Self.now, period: 30)
         let code = HOTP.code(key: Self.key, counter: window.counter).digits
-        #expect(text(reply) == #"{"status":"ok","account":"sf-eu","code":"\#(code)","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":17655}"#)
+        #expect(
+            text(reply)
+                == #"{"status":"ok","account":"sf-eu","code":"\#(code)","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":17655}"#
+        )
         #expect(reply?.outcome == .ok)
         #expect(reply?.routingKey == "amq.gen-reply")
         #expect(reply?.correlationID == Array("c-1".utf8))
@@ -51,7 +56,7 @@ struct RequestDeciderTests {
     @Test("The TTL is capped by max_ttl_ms; expires_in_ms is not")
     func ttlCap() {
         var decider = RequestDecider(state: Self.state)
-        let early = Self.now - 12_345 + 1 // 29.999 s left
+        let early = Self.now - 12_345 + 1  // 29.999 s left
         let reply = reply(decider.decide(request(#"{"account":"sf-eu"}"#), now: early))
         #expect(reply?.expirationMilliseconds == 20_000)
         #expect(text(reply).hasSuffix(#""expires_in_ms":29999}"#))
@@ -94,14 +99,16 @@ struct RequestDeciderTests {
         // The worker's own queues: an answer there would come back to it.
         for own in ["mfa-code-request", "mfa-code-request.turns.0123abcd"] {
             guard case .reject(_, _, .ownQueue, _) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: own), now: Self.now) else {
-                Issue.record("reply_to \(own) not rejected"); return
+                Issue.record("reply_to \(own) not rejected")
+                return
             }
         }
         for other in ["mfa-code-request-x", "mfa-code-request.turnsx", "amq.gen-1"] {
             if case .reject = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: other), now: Self.now) { Issue.record("reply_to \(other) rejected") }
         }
         guard case .reject(_, _, _, true) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: nil), now: Self.now, requesterWait: 10) else {
-            Issue.record("over its rate, a rejection is not quiet"); return
+            Issue.record("over its rate, a rejection is not quiet")
+            return
         }
     }
 
@@ -118,15 +125,17 @@ struct RequestDeciderTests {
         #expect(!guardian.isPoison(poison) && guardian.remembered == 0)
     }
 
-    @Test("Shape errors are bad_request, with error replies living max_ttl_ms", arguments: [
-        (#"{"account":"sf-eu"}"#, "c", "text/plain", nil as String?, "content_type must be application/json (or unset)"),
-        (#"{"account":"sf-eu"}"#, "c", "application/xml; charset=utf-8", nil, "content_type must be application/json (or unset)"),
-        (#"{"account":"sf-eu"}"#, "c", nil, "other-type", "type must be mfa-code-request"),
-        (#"{"account":"sf-eu""#, "c", nil, nil, "body is not valid JSON (at byte 18)"),
-        (#"{"account":"sf eu"}"#, "c", nil, nil, "account must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -"),
-        (#"{"account":"sf-eu","min_validity_ms":5000.0}"#, "c", nil, nil, "min_validity_ms must be a JSON integer"),
-        (#"{"account":"sf-eu"}"#, "", nil, nil, "correlation_id is missing"),
-    ])
+    @Test(
+        "Shape errors are bad_request, with error replies living max_ttl_ms",
+        arguments: [
+            (#"{"account":"sf-eu"}"#, "c", "text/plain", nil as String?, "content_type must be application/json (or unset)"),
+            (#"{"account":"sf-eu"}"#, "c", "application/xml; charset=utf-8", nil, "content_type must be application/json (or unset)"),
+            (#"{"account":"sf-eu"}"#, "c", nil, "other-type", "type must be mfa-code-request"),
+            (#"{"account":"sf-eu""#, "c", nil, nil, "body is not valid JSON (at byte 18)"),
+            (#"{"account":"sf eu"}"#, "c", nil, nil, "account must be 1 to 128 characters of A-Z a-z 0-9 . _ @ -"),
+            (#"{"account":"sf-eu","min_validity_ms":5000.0}"#, "c", nil, nil, "min_validity_ms must be a JSON integer"),
+            (#"{"account":"sf-eu"}"#, "", nil, nil, "correlation_id is missing"),
+        ])
     func badRequests(body: String, correlation: String, contentType: String?, type: String?, message: String) {
         var decider = RequestDecider(state: Self.state)
         let reply = reply(decider.decide(request(body, correlation: Array(correlation.utf8), contentType: contentType, type: type), now: Self.now))
@@ -140,7 +149,10 @@ struct RequestDeciderTests {
         var decider = RequestDecider(state: Self.state)
         // The generic byte types clients send by default say nothing about
         // the body: read as JSON all the same.
-        for contentType in ["application/json; charset=utf-8", "Application/JSON", " application/json ", "application/octet-stream", "application/data", "Application/Octet-Stream; x=1", nil] {
+        for contentType in [
+            "application/json; charset=utf-8", "Application/JSON", " application/json ", "application/octet-stream", "application/data",
+            "Application/Octet-Stream; x=1", nil,
+        ] {
             #expect(reply(decider.decide(request(#"{"account":"sf-eu"}"#, contentType: contentType, type: "mfa-code-request"), now: Self.now))?.outcome == .ok)
         }
     }
@@ -207,7 +219,8 @@ struct RequestDeciderTests {
 
     @Test("default_min_validity_ms applies when a request gives none, bounded by the account's period")
     func defaultMinValidity() {
-        let state = ServiceState(accounts: Self.state.accounts, allow: Self.state.allow, reply: ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 20_000))
+        let state = ServiceState(
+            accounts: Self.state.accounts, allow: Self.state.allow, reply: ReplySettings(maxTTLMilliseconds: 30_000, defaultMinValidityMilliseconds: 20_000))
         var decider = RequestDecider(state: state)
         guard case .schedule = decider.decide(request(#"{"account":"sf-eu"}"#), now: Self.now) else {
             Issue.record("default not applied")
@@ -322,7 +335,8 @@ struct RateLimitTests {
         #expect(running.admit(requester: "a", now: 0) == nil && running.admit(requester: "a", now: 0) == nil)
         #expect(running.admit(requester: "a", now: 0) != nil)
         for _ in 0..<4 { #expect(running.admit(account: "x", now: 0) == nil) }
-        var next = RateLimiter(perRequester: RateLimit(ratePerSecond: 0.001, burst: 10), perAccount: RateLimit(ratePerSecond: 0.001, burst: 1)).continuing(from: running)
+        var next = RateLimiter(perRequester: RateLimit(ratePerSecond: 0.001, burst: 10), perAccount: RateLimit(ratePerSecond: 0.001, burst: 1)).continuing(
+            from: running)
         #expect(next.admit(requester: "a", now: 0) != nil, "a reload gave a fresh burst")
         #expect(next.admit(requester: "b", now: 0) == nil)
         #expect(next.admit(account: "x", now: 0) == nil, "the account had one token left")
@@ -336,7 +350,9 @@ struct RateLimitTests {
         let base = RequestDeciderTests.state
         // A per-account rate: an allowed request asks for the account's
         // token before the decision ends.
-        var decider = RequestDecider(state: ServiceState(accounts: base.accounts, allow: base.allow, reply: base.reply, rateLimits: RateLimiter(perAccount: RateLimit(ratePerSecond: 1, burst: 1))))
+        var decider = RequestDecider(
+            state: ServiceState(
+                accounts: base.accounts, allow: base.allow, reply: base.reply, rateLimits: RateLimiter(perAccount: RateLimit(ratePerSecond: 1, burst: 1))))
         func ask(_ body: String, user: String = "bot-1", requesterWait: Int64? = nil, accountWait: Int64? = nil) -> Reply? {
             let request = RequestMessage(body: Array(body.utf8), replyTo: "q", correlationID: [1], userID: user)
             switch decider.decide(request, now: RequestDeciderTests.now, requesterWait: requesterWait) {
@@ -353,8 +369,12 @@ struct RateLimitTests {
         #expect(ask(#"{"account":"sf-eu","min_validity_ms":"x"}"#, requesterWait: 750).map { [$0.outcome == .badRequest, $0.quiet] } == [true, true])
         let limited = ask(#"{"account":"secret-other"}"#, requesterWait: 750)
         #expect(limited?.outcome == .rateLimited && limited?.quiet == true)
-        #expect(limited.map { String(decoding: $0.body, as: UTF8.self) } == #"{"status":"error","error":"rate_limited","message":"requester is over its rate limit","retry_after_ms":750}"#)
-        #expect(ask(#"{"account":"no-such-account"}"#, requesterWait: 750).map { String(decoding: $0.body, as: UTF8.self) } == limited.map { String(decoding: $0.body, as: UTF8.self) })
+        #expect(
+            limited.map { String(decoding: $0.body, as: UTF8.self) }
+                == #"{"status":"error","error":"rate_limited","message":"requester is over its rate limit","retry_after_ms":750}"#)
+        #expect(
+            ask(#"{"account":"no-such-account"}"#, requesterWait: 750).map { String(decoding: $0.body, as: UTF8.self) }
+                == limited.map { String(decoding: $0.body, as: UTF8.self) })
         // Within its rate: the allowlist, then the account's rate.
         #expect(ask(#"{"account":"secret-other"}"#, accountWait: 500)?.outcome == .forbidden)
         let accountLimited = ask(#"{"account":"short","min_validity_ms":4500}"#, accountWait: 500)

@@ -15,7 +15,9 @@ struct TurnGuardTests {
     static let gate = TurnQueueGuard(account: "acct", workerLogins: ["mfa-worker", "mfa-worker-b"])
 
     static func turn(requester: String = "bot", account: String = "acct", received: Int64 = now) -> TurnRequest {
-        TurnRequest(replyTo: "amq.gen-r", correlationID: Array("c".utf8), requester: requester, account: account, minValidityMilliseconds: 0, maxWaitMilliseconds: 60_000, receivedMilliseconds: received)
+        TurnRequest(
+            replyTo: "amq.gen-r", correlationID: Array("c".utf8), requester: requester, account: account, minValidityMilliseconds: 0,
+            maxWaitMilliseconds: 60_000, receivedMilliseconds: received)
     }
 
     func admit(_ message: TurnMessage, from user: String?, body: [UInt8]? = nil) -> Result<TurnMessage, TurnDrop> {
@@ -24,7 +26,8 @@ struct TurnGuardTests {
             replyTo = turn.replyTo
             correlationID = turn.correlationID
         }
-        return Self.gate.admit(userID: user, type: message.type, messageID: message.messageID, replyTo: replyTo, correlationID: correlationID, body: body ?? message.body())
+        return Self.gate.admit(
+            userID: user, type: message.type, messageID: message.messageID, replyTo: replyTo, correlationID: correlationID, body: body ?? message.body())
     }
 
     @Test("A turn, record or fence from a worker login about this account is read")
@@ -41,7 +44,8 @@ struct TurnGuardTests {
     @Test("From anyone else, or without user_id, nothing is read: a robot's forged turn, record or fence is dropped")
     func forged() {
         let messages: [TurnMessage] = [
-            .request(Self.turn(requester: "rpa-bot-eu-2")), .record(holder: "x", account: "acct", windows: Array(Self.current..<Self.current + 2880)), .fence(id: "x"),
+            .request(Self.turn(requester: "rpa-bot-eu-2")), .record(holder: "x", account: "acct", windows: Array(Self.current..<Self.current + 2880)),
+            .fence(id: "x"),
         ]
         for message in messages {
             #expect(admit(message, from: "rpa-bot-eu-1") == .failure(.untrustedSender))
@@ -53,7 +57,9 @@ struct TurnGuardTests {
         }
         let decomposed = TurnQueueGuard(account: "acct", workerLogins: ["worker-\u{E9}"])
         let message = TurnMessage.fence(id: "f")
-        #expect(decomposed.admit(userID: "worker-e\u{301}", type: message.type, messageID: "f", replyTo: nil, correlationID: nil, body: []) == .failure(.untrustedSender))
+        #expect(
+            decomposed.admit(userID: "worker-e\u{301}", type: message.type, messageID: "f", replyTo: nil, correlationID: nil, body: [])
+                == .failure(.untrustedSender))
         #expect(decomposed.admit(userID: "worker-\u{E9}", type: message.type, messageID: "f", replyTo: nil, correlationID: nil, body: []) == .success(message))
     }
 
@@ -96,9 +102,15 @@ struct TurnGuardTests {
             #expect(admit(record, from: "mfa-worker", body: body(text)) == .failure(.undecodable), "\(text.prefix(80))")
         }
         // A fence carries no body and an id of printable ASCII.
-        #expect(Self.gate.admit(userID: "mfa-worker", type: TurnMessage.fenceType, messageID: "a b", replyTo: nil, correlationID: nil, body: []) == .failure(.undecodable))
-        #expect(Self.gate.admit(userID: "mfa-worker", type: TurnMessage.fenceType, messageID: "f", replyTo: nil, correlationID: nil, body: [1]) == .failure(.undecodable))
-        #expect(Self.gate.admit(userID: "mfa-worker", type: "mfa-code-request", messageID: nil, replyTo: "q", correlationID: nil, body: body("{}")) == .failure(.undecodable))
+        #expect(
+            Self.gate.admit(userID: "mfa-worker", type: TurnMessage.fenceType, messageID: "a b", replyTo: nil, correlationID: nil, body: [])
+                == .failure(.undecodable))
+        #expect(
+            Self.gate.admit(userID: "mfa-worker", type: TurnMessage.fenceType, messageID: "f", replyTo: nil, correlationID: nil, body: [1])
+                == .failure(.undecodable))
+        #expect(
+            Self.gate.admit(userID: "mfa-worker", type: "mfa-code-request", messageID: nil, replyTo: "q", correlationID: nil, body: body("{}"))
+                == .failure(.undecodable))
     }
 
     @Test("A turn's wait left cannot overflow, whatever the clocks")
@@ -117,7 +129,9 @@ struct TurnGuardTests {
     @Test("Unknown fields are read and ignored; escapes in names decode")
     func lenientWhereHarmless() {
         let body = Array(#"{"later":{"x":[1,2]},"requester":"bot-\u00e9","account":"acct","min_validity_ms":5000,"max_wait_ms":0,"received_ms":1}"#.utf8)
-        #expect(TurnBody.decodeRequest(body) == TurnBody.Request(requester: "bot-\u{E9}", account: "acct", minValidityMilliseconds: 5000, maxWaitMilliseconds: 0, receivedMilliseconds: 1))
+        #expect(
+            TurnBody.decodeRequest(body)
+                == TurnBody.Request(requester: "bot-\u{E9}", account: "acct", minValidityMilliseconds: 5000, maxWaitMilliseconds: 0, receivedMilliseconds: 1))
     }
 }
 
@@ -129,14 +143,17 @@ struct TurnCapTests {
     func serving(maxPerRequester: Int) -> TurnKeeper {
         var keeper = TurnKeeper(account: "acct", holder: "B", maxPerRequester: maxPerRequester)
         guard case .publishFence(let fence)? = keeper.received(.fence(id: "other"), deliveryTag: 1, now: Self.now, period: 30).first else {
-            Issue.record("no fence"); return keeper
+            Issue.record("no fence")
+            return keeper
         }
         _ = keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30)
         return keeper
     }
 
     func turn(_ requester: String) -> TurnRequest {
-        TurnRequest(replyTo: "amq.gen-r", correlationID: nil, requester: requester, account: "acct", minValidityMilliseconds: 0, maxWaitMilliseconds: 600_000, receivedMilliseconds: Self.now)
+        TurnRequest(
+            replyTo: "amq.gen-r", correlationID: nil, requester: requester, account: "acct", minValidityMilliseconds: 0, maxWaitMilliseconds: 600_000,
+            receivedMilliseconds: Self.now)
     }
 
     @Test("Past max_per_requester, busy at once until its first window's reply; others are not held up")
@@ -145,7 +162,8 @@ struct TurnCapTests {
         var windows: [UInt64] = []
         for _ in 0..<3 {
             guard case .window(let window, _) = keeper.assign(turn("greedy"), now: Self.now, period: 30) else {
-                Issue.record("expected a window"); return
+                Issue.record("expected a window")
+                return
             }
             windows.append(window.counter)
         }
@@ -155,14 +173,16 @@ struct TurnCapTests {
         #expect(keeper.held(by: "greedy") == 3)
         // Another requester gets the next free window.
         guard case .window(let other, _) = keeper.assign(turn("polite"), now: Self.now, period: 30) else {
-            Issue.record("expected a window"); return
+            Issue.record("expected a window")
+            return
         }
         #expect(other.counter == Self.current + 3)
         // Its first reply sent, the greedy one may take one more.
         keeper.release(requester: "greedy", window: Self.current)
         #expect(keeper.held(by: "greedy") == 2)
         guard case .window(let fourth, _) = keeper.assign(turn("greedy"), now: Self.now, period: 30) else {
-            Issue.record("expected a window"); return
+            Issue.record("expected a window")
+            return
         }
         #expect(fourth.counter == Self.current + 4)
         // Later windows: retry_after_ms points at the first one's start.
@@ -176,14 +196,16 @@ struct TurnCapTests {
         var keeper = serving(maxPerRequester: 1)
         #expect(keeper.assign(turn("bot-\u{E9}"), now: Self.now, period: 30) != .capped(retryAfterMilliseconds: 0))
         guard case .window = keeper.assign(turn("bot-e\u{301}"), now: Self.now, period: 30) else {
-            Issue.record("a canonically equivalent name was counted as the same requester"); return
+            Issue.record("a canonically equivalent name was counted as the same requester")
+            return
         }
     }
 
     @Test("A record listing windows beyond the longest wait is read up to it only")
     func horizon() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
-        _ = keeper.received(.record(holder: "A", account: "acct", windows: Array(Self.current..<Self.current + 2880)), deliveryTag: 1, now: Self.now, period: 30)
+        _ = keeper.received(
+            .record(holder: "A", account: "acct", windows: Array(Self.current..<Self.current + 2880)), deliveryTag: 1, now: Self.now, period: 30)
         #expect(keeper.ledger.issued.last == TurnLedger.horizon(at: Self.now, period: 30))
         #expect(keeper.ledger.issued.count == 3600 / 30 + 2)
     }

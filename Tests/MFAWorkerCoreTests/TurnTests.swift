@@ -34,13 +34,15 @@ struct TurnLedgerTests {
         var ledger = TurnLedger()
         // 17.655 s left; this request needs 20 s: it gets the next window.
         guard case .window(let first, _) = ledger.choose(now: Self.now, period: 30, minValidity: 20_000, maxWait: 60_000) else {
-            Issue.record("expected a window"); return
+            Issue.record("expected a window")
+            return
         }
         ledger.take(first)
         #expect(first.counter == Self.current + 1)
         // The next request is content with 5 s: the current window is still free.
         guard case .window(let second, let opensAt) = ledger.choose(now: Self.now, period: 30, minValidity: 5_000, maxWait: 60_000) else {
-            Issue.record("expected a window"); return
+            Issue.record("expected a window")
+            return
         }
         #expect(second.counter == Self.current)
         #expect(opensAt == Self.now)
@@ -56,7 +58,8 @@ struct TurnLedgerTests {
         // At that time, it is the current window and free.
         let later = Self.now + 47_655
         guard case .window(let window, let opensAt) = ledger.choose(now: later, period: 30, minValidity: 0, maxWait: 0) else {
-            Issue.record("expected a window"); return
+            Issue.record("expected a window")
+            return
         }
         #expect(window.counter == Self.current + 2)
         #expect(opensAt == later)
@@ -69,7 +72,9 @@ struct TurnLedgerTests {
     func zeroWait() {
         let ledger = TurnLedger(issued: [Self.current])
         #expect(ledger.choose(now: Self.now, period: 30, minValidity: 0, maxWait: 0) == .busy(retryAfterMilliseconds: 17_655))
-        #expect(TurnLedger().choose(now: Self.now, period: 30, minValidity: 0, maxWait: 0) == .window(TOTPWindow(counter: Self.current, period: 30), opensAt: Self.now))
+        #expect(
+            TurnLedger().choose(now: Self.now, period: 30, minValidity: 0, maxWait: 0)
+                == .window(TOTPWindow(counter: Self.current, period: 30), opensAt: Self.now))
     }
 
     @Test("Merging keeps windows sorted and unique; lookups find them")
@@ -82,7 +87,9 @@ struct TurnLedgerTests {
 
     @Test("A turn's wait counts from when a worker received it")
     func waitLeft() {
-        let turn = TurnRequest(replyTo: "q", correlationID: nil, requester: "r", account: "a", minValidityMilliseconds: 0, maxWaitMilliseconds: 10_000, receivedMilliseconds: 1_000)
+        let turn = TurnRequest(
+            replyTo: "q", correlationID: nil, requester: "r", account: "a", minValidityMilliseconds: 0, maxWaitMilliseconds: 10_000, receivedMilliseconds: 1_000
+        )
         #expect(turn.waitLeft(at: 1_000) == 10_000)
         #expect(turn.waitLeft(at: 4_000) == 7_000)
         #expect(turn.waitLeft(at: 20_000) == 0)
@@ -95,16 +102,20 @@ struct TurnKeeperTests {
     static let current = TurnLedgerTests.current
 
     static func turn(_ id: String) -> TurnRequest {
-        TurnRequest(replyTo: "amq.gen-\(id)", correlationID: Array(id.utf8), requester: "bot", account: "acct", minValidityMilliseconds: 0, maxWaitMilliseconds: 600_000, receivedMilliseconds: now)
+        TurnRequest(
+            replyTo: "amq.gen-\(id)", correlationID: Array(id.utf8), requester: "bot", account: "acct", minValidityMilliseconds: 0,
+            maxWaitMilliseconds: 600_000, receivedMilliseconds: now)
     }
 
     @Test("The first delivery sends a fence; requests wait for it; the old holder's records count before any decision")
     func syncBeforeDeciding() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
         // The old holder's record comes back first (returned with its connection).
-        var actions = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current, Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30)
+        var actions = keeper.received(
+            .record(holder: "A", account: "acct", windows: [Self.current, Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30)
         guard case .publishFence(let fence)? = actions.first else {
-            Issue.record("expected a fence first, got \(actions)"); return
+            Issue.record("expected a fence first, got \(actions)")
+            return
         }
         #expect(actions.count == 1)
         actions = keeper.received(.request(Self.turn("t1")), deliveryTag: 2, now: Self.now, period: 30)
@@ -121,7 +132,9 @@ struct TurnKeeperTests {
         #expect(keeper.phase == .serving)
         #expect(keeper.heldRecords == [1, 3])
         // The request waiting gets the first window nobody holds.
-        #expect(keeper.assign(Self.turn("t1"), now: Self.now, period: 30) == .window(TOTPWindow(counter: Self.current + 3, period: 30), opensAt: Int64(Self.current + 3) * 30_000))
+        #expect(
+            keeper.assign(Self.turn("t1"), now: Self.now, period: 30)
+                == .window(TOTPWindow(counter: Self.current + 3, period: 30), opensAt: Int64(Self.current + 3) * 30_000))
         #expect(keeper.record == .record(holder: "B", account: "acct", windows: [Self.current, Self.current + 1, Self.current + 2, Self.current + 3]))
 
         // Its own record supersedes the old ones: they are acknowledged, it is held.
@@ -136,11 +149,15 @@ struct TurnKeeperTests {
     func backlogGoesRound() {
         var keeper = TurnKeeper(account: "acct", holder: "B", syncBacklog: 2)
         guard case .publishFence(let fence)? = keeper.received(.request(Self.turn("t1")), deliveryTag: 1, now: Self.now, period: 30).first else {
-            Issue.record("expected a fence"); return
+            Issue.record("expected a fence")
+            return
         }
         #expect(keeper.received(.request(Self.turn("t2")), deliveryTag: 2, now: Self.now, period: 30).isEmpty)
         #expect(keeper.received(.request(Self.turn("t3")), deliveryTag: 3, now: Self.now, period: 30) == [.requeue(deliveryTag: 3, Self.turn("t3"))])
-        #expect(keeper.received(.fence(id: fence), deliveryTag: 4, now: Self.now, period: 30) == [.ack(4), .decide(deliveryTag: 1, Self.turn("t1")), .decide(deliveryTag: 2, Self.turn("t2"))])
+        #expect(
+            keeper.received(.fence(id: fence), deliveryTag: 4, now: Self.now, period: 30) == [
+                .ack(4), .decide(deliveryTag: 1, Self.turn("t1")), .decide(deliveryTag: 2, Self.turn("t2")),
+            ])
         // Its copy comes after the fence and is decided like any other.
         #expect(keeper.received(.request(Self.turn("t3")), deliveryTag: 5, now: Self.now, period: 30) == [.decide(deliveryTag: 5, Self.turn("t3"))])
     }
@@ -149,8 +166,13 @@ struct TurnKeeperTests {
     func renew() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
         #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "nothing held, nothing to renew")
-        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30).first else {
-            Issue.record("expected a fence"); return
+        guard
+            case .publishFence(let fence)? = keeper.received(
+                .record(holder: "A", account: "acct", windows: [Self.current + 1]), deliveryTag: 1, now: Self.now, period: 30
+            ).first
+        else {
+            Issue.record("expected a fence")
+            return
         }
         #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "not while syncing")
         _ = keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30)
@@ -165,20 +187,28 @@ struct TurnKeeperTests {
     func lateForeignRecord() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
         guard case .publishFence(let fence)? = keeper.received(.request(Self.turn("t1")), deliveryTag: 1, now: Self.now, period: 30).first else {
-            Issue.record("expected a fence"); return
+            Issue.record("expected a fence")
+            return
         }
         #expect(keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30) == [.ack(2), .decide(deliveryTag: 1, Self.turn("t1"))])
         #expect(keeper.received(.record(holder: "A", account: "acct", windows: [Self.current]), deliveryTag: 3, now: Self.now, period: 30) == [.publishRecord])
         #expect(keeper.ledger.issued == [Self.current])
         #expect(keeper.heldRecords == [3])
-        #expect(keeper.assign(Self.turn("t1"), now: Self.now, period: 30) == .window(TOTPWindow(counter: Self.current + 1, period: 30), opensAt: Int64(Self.current + 1) * 30_000))
+        #expect(
+            keeper.assign(Self.turn("t1"), now: Self.now, period: 30)
+                == .window(TOTPWindow(counter: Self.current + 1, period: 30), opensAt: Int64(Self.current + 1) * 30_000))
     }
 
     @Test("Records of windows that have all ended are acknowledged at sync, not kept")
     func endedRecordsDropped() {
         var keeper = TurnKeeper(account: "acct", holder: "B")
-        guard case .publishFence(let fence)? = keeper.received(.record(holder: "A", account: "acct", windows: [Self.current - 2]), deliveryTag: 1, now: Self.now, period: 30).first else {
-            Issue.record("expected a fence"); return
+        guard
+            case .publishFence(let fence)? = keeper.received(
+                .record(holder: "A", account: "acct", windows: [Self.current - 2]), deliveryTag: 1, now: Self.now, period: 30
+            ).first
+        else {
+            Issue.record("expected a fence")
+            return
         }
         #expect(keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30) == [.ack(2), .ack(1)])
         #expect(keeper.heldRecords.isEmpty)
@@ -195,9 +225,12 @@ struct TurnKeeperTests {
 
     @Test("Turn-queue messages read back as written; foreign ones read as nil")
     func codec() {
-        let turn = TurnRequest(replyTo: "amq.gen-x", correlationID: [0, 255, 34], requester: "bot \"quoted\" é", account: "acct", minValidityMilliseconds: 5_000, maxWaitMilliseconds: 60_000, receivedMilliseconds: Self.now)
+        let turn = TurnRequest(
+            replyTo: "amq.gen-x", correlationID: [0, 255, 34], requester: "bot \"quoted\" é", account: "acct", minValidityMilliseconds: 5_000,
+            maxWaitMilliseconds: 60_000, receivedMilliseconds: Self.now)
         let request = TurnMessage.request(turn)
-        #expect(TurnMessage.decode(type: request.type, messageID: nil, replyTo: turn.replyTo, correlationID: turn.correlationID, body: request.body()) == request)
+        #expect(
+            TurnMessage.decode(type: request.type, messageID: nil, replyTo: turn.replyTo, correlationID: turn.correlationID, body: request.body()) == request)
         let record = TurnMessage.record(holder: "h", account: "acct", windows: [1, 2, 3])
         #expect(TurnMessage.decode(type: record.type, messageID: nil, replyTo: nil, correlationID: nil, body: record.body()) == record)
         let fence = TurnMessage.fence(id: "h-fence-1")
@@ -229,13 +262,15 @@ struct WaitDecisionTests {
     func sharedBusy() {
         var decider = RequestDecider(state: Self.state)
         guard case .reply(let reply) = decider.decide(request(#"{"account":"shared","min_validity_ms":20000,"max_wait_ms":17654}"#), now: Self.now) else {
-            Issue.record("expected a reply"); return
+            Issue.record("expected a reply")
+            return
         }
         #expect(reply.outcome == .busy)
         #expect(String(decoding: reply.body, as: UTF8.self) == #"{"status":"error","error":"busy","message":"\#(Messages.busy)","retry_after_ms":17655}"#)
         // Exactly enough: it waits.
         guard case .schedule(_, let due) = decider.decide(request(#"{"account":"shared","min_validity_ms":20000,"max_wait_ms":17655}"#), now: Self.now) else {
-            Issue.record("expected a schedule"); return
+            Issue.record("expected a schedule")
+            return
         }
         #expect(due == Self.now + 17_655)
     }
@@ -244,7 +279,8 @@ struct WaitDecisionTests {
     func defaultMaxWait() {
         var decider = RequestDecider(state: Self.state)
         guard case .reply(let reply) = decider.decide(request(#"{"account":"shared","min_validity_ms":20000}"#), now: Self.now) else {
-            Issue.record("expected busy (17.655 s > 15 s)"); return
+            Issue.record("expected busy (17.655 s > 15 s)")
+            return
         }
         #expect(reply.outcome == .busy)
     }
@@ -253,16 +289,23 @@ struct WaitDecisionTests {
     func takesTurn() {
         var decider = RequestDecider(state: Self.state)
         guard case .takeTurn(let turn) = decider.decide(request(#"{"account":"once","min_validity_ms":3000,"max_wait_ms":90000}"#), now: Self.now) else {
-            Issue.record("expected a turn"); return
+            Issue.record("expected a turn")
+            return
         }
-        #expect(turn == TurnRequest(replyTo: "amq.gen-r", correlationID: Array("c".utf8), requester: "bot-1", account: "once", minValidityMilliseconds: 3_000, maxWaitMilliseconds: 90_000, receivedMilliseconds: Self.now))
+        #expect(
+            turn
+                == TurnRequest(
+                    replyTo: "amq.gen-r", correlationID: Array("c".utf8), requester: "bot-1", account: "once", minValidityMilliseconds: 3_000,
+                    maxWaitMilliseconds: 90_000, receivedMilliseconds: Self.now))
     }
 
     @Test("A turn's reply carries its own window, and never once that window has ended")
     func turnReply() {
         var decider = RequestDecider(state: Self.state)
         let next = TOTPWindow(counter: TurnLedgerTests.current + 1, period: 30)
-        let pending = PendingRequest(replyTo: "amq.gen-r", correlationID: nil, requester: "bot-1", account: "once", minValidityMilliseconds: 0, receivedAt: 0, window: next, deliveryTag: 7)
+        let pending = PendingRequest(
+            replyTo: "amq.gen-r", correlationID: nil, requester: "bot-1", account: "once", minValidityMilliseconds: 0, receivedAt: 0, window: next,
+            deliveryTag: 7)
         let reply = decider.complete(pending, now: next.start * 1000 + 5)
         #expect(reply.outcome == .ok)
         #expect(reply.window == next)

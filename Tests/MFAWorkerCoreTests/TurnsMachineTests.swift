@@ -28,7 +28,10 @@ struct TurnsMachineTests {
         var nextTag: UInt64 = 100
 
         init(consumerTimeout: Int64 = 1_800_000, shutdownTimeout: Int64 = 10_000, holder: String = "B") {
-            machine = TurnsMachine(settings: .init(login: "mfa-worker", workerLogins: ["mfa-worker"], consumerTimeoutMilliseconds: consumerTimeout, shutdownTimeoutMilliseconds: shutdownTimeout), state: TurnsMachineTests.state)
+            machine = TurnsMachine(
+                settings: .init(
+                    login: "mfa-worker", workerLogins: ["mfa-worker"], consumerTimeoutMilliseconds: consumerTimeout,
+                    shutdownTimeoutMilliseconds: shutdownTimeout), state: TurnsMachineTests.state)
             _ = machine.handle(.connected([.init(tag: "c", account: "acct", queue: TurnsMachineTests.queue)], holder: holder, now: TurnsMachineTests.now))
         }
 
@@ -47,39 +50,61 @@ struct TurnsMachineTests {
         }
 
         /// Delivers a turn-queue message as `user` wrote it.
-        mutating func deliver(_ message: TurnMessage, from user: String? = "mfa-worker", tag: UInt64? = nil, redelivered: Bool = false, poison: Bool = false, at time: Int64 = TurnsMachineTests.now) -> [TurnsMachine.Action] {
+        mutating func deliver(
+            _ message: TurnMessage, from user: String? = "mfa-worker", tag: UInt64? = nil, redelivered: Bool = false, poison: Bool = false,
+            at time: Int64 = TurnsMachineTests.now
+        ) -> [TurnsMachine.Action] {
             var replyTo: String?, correlation: [UInt8]?
             if case .request(let turn) = message {
                 replyTo = turn.replyTo
                 correlation = turn.correlationID
             }
-            let deliveryTag = tag ?? { nextTag += 1; return nextTag }()
-            return send(.delivery(.init(consumerTag: "c", deliveryTag: deliveryTag, redelivered: redelivered, userID: user, type: message.type, messageID: message.messageID, replyTo: replyTo, correlationID: correlation, body: message.body()), poison: poison, now: time, uptime: 0))
+            let deliveryTag =
+                tag
+                ?? {
+                    nextTag += 1
+                    return nextTag
+                }()
+            return send(
+                .delivery(
+                    .init(
+                        consumerTag: "c", deliveryTag: deliveryTag, redelivered: redelivered, userID: user, type: message.type, messageID: message.messageID,
+                        replyTo: replyTo, correlationID: correlation, body: message.body()), poison: poison, now: time, uptime: 0))
         }
 
         /// The first delivery makes the machine send a fence; delivering it
         /// back finishes the sync.
         mutating func sync(after first: TurnMessage = .fence(id: "someone-else")) -> [TurnsMachine.Action] {
             var actions = deliver(first)
-            guard let fence = actions.compactMap({ action -> String? in
-                if case .publishTurnMessage(.fence(let id), _) = action { return id }
-                return nil
-            }).first else { return actions }
+            guard
+                let fence = actions.compactMap({ action -> String? in
+                    if case .publishTurnMessage(.fence(let id), _) = action { return id }
+                    return nil
+                }).first
+            else { return actions }
             actions += deliver(.fence(id: fence))
             return actions
         }
     }
 
     static func turn(_ id: String, requester: String = "bot-1", minValidity: Int64 = 0, maxWait: Int64 = 600_000) -> TurnRequest {
-        TurnRequest(replyTo: "amq.gen-\(id)", correlationID: Array(id.utf8), requester: requester, account: "acct", minValidityMilliseconds: minValidity, maxWaitMilliseconds: maxWait, receivedMilliseconds: now)
+        TurnRequest(
+            replyTo: "amq.gen-\(id)", correlationID: Array(id.utf8), requester: requester, account: "acct", minValidityMilliseconds: minValidity,
+            maxWaitMilliseconds: maxWait, receivedMilliseconds: now)
     }
 
     static func replies(_ actions: [TurnsMachine.Action]) -> [Reply] {
-        actions.compactMap { if case .publishReply(let reply, _) = $0 { return reply }; return nil }
+        actions.compactMap {
+            if case .publishReply(let reply, _) = $0 { return reply }
+            return nil
+        }
     }
 
     static func records(_ actions: [TurnsMachine.Action]) -> [[UInt64]] {
-        actions.compactMap { if case .publishTurnMessage(.record(_, _, let windows), _) = $0 { return windows }; return nil }
+        actions.compactMap {
+            if case .publishTurnMessage(.record(_, _, let windows), _) = $0 { return windows }
+            return nil
+        }
     }
 
     @Test("No code leaves before the record of its window is confirmed, nor before its window opens")
@@ -98,7 +123,11 @@ struct TurnsMachineTests {
         #expect(Self.replies(actions).map(\.outcome) == [.ok])
         #expect(Self.replies(actions).first?.window?.counter == Self.current)
         let ack = harness.send(.publisherAck(sequence: harness.sequence, multiple: false, now: Self.now + 30))
-        #expect(ack.contains { if case .ack(7) = $0 { return true }; return false })
+        #expect(
+            ack.contains {
+                if case .ack(7) = $0 { return true }
+                return false
+            })
 
         // The next turn gets the next window: confirmed at once, it waits for the window to open.
         _ = harness.deliver(.request(Self.turn("b")), tag: 8)
@@ -115,10 +144,11 @@ struct TurnsMachineTests {
         _ = old.sync()
         _ = old.deliver(.request(Self.turn("a")), tag: 7)
         _ = old.deliver(.request(Self.turn("b")), tag: 8)
-        let oldRecord = old.published.compactMap { action -> [UInt64]? in
-            if case .publishTurnMessage(.record(_, _, let windows), _) = action { return windows }
-            return nil
-        }.last ?? []
+        let oldRecord =
+            old.published.compactMap { action -> [UInt64]? in
+                if case .publishTurnMessage(.record(_, _, let windows), _) = action { return windows }
+                return nil
+            }.last ?? []
         #expect(oldRecord == [Self.current, Self.current + 1])
         // kill -9: the connection is gone with both turns in flight.
         #expect(old.machine.connectionLost().count == 2)
@@ -128,7 +158,8 @@ struct TurnsMachineTests {
         var next = Harness(holder: "B")
         var actions = next.deliver(.record(holder: "A-1", account: "acct", windows: oldRecord))
         guard case .publishTurnMessage(.fence(let fence), _)? = actions.first else {
-            Issue.record("no fence first: \(actions)"); return
+            Issue.record("no fence first: \(actions)")
+            return
         }
         actions += next.deliver(.request(Self.turn("a")), tag: 7, redelivered: true)
         actions += next.deliver(.request(Self.turn("b")), tag: 8, redelivered: true)
@@ -155,30 +186,54 @@ struct TurnsMachineTests {
         // A fourth turn, at +3 (77.655 s away, over half the consumer_timeout): acknowledged once recorded.
         _ = harness.deliver(.request(Self.turn("kept")), tag: 20)
         let kept = harness.send(.publisherAck(sequence: harness.sequence, multiple: false, now: Self.now))
-        #expect(kept.contains { if case .ack(20) = $0 { return true }; return false })
+        #expect(
+            kept.contains {
+                if case .ack(20) = $0 { return true }
+                return false
+            })
 
         // Stop: +1 (17.655 s) is answered; +2 (47.655 s, unacknowledged) goes back; the kept one (+3) hears unavailable.
         let stop = harness.send(.beginShutdown(now: Self.now))
         let unavailable = Self.replies(stop)
         #expect(unavailable.map(\.outcome) == [.unavailable])
-        #expect(stop.contains { if case .log(.shuttingDown(answering: 1, returned: 1)) = $0 { return true }; return false })
-        #expect(!stop.contains { if case .close = $0 { return true }; return false }, "closed with a reply in hand")
+        #expect(
+            stop.contains {
+                if case .log(.shuttingDown(answering: 1, returned: 1)) = $0 { return true }
+                return false
+            })
+        #expect(
+            !stop.contains {
+                if case .close = $0 { return true }
+                return false
+            }, "closed with a reply in hand")
         // Deliveries meanwhile stay unacknowledged (they go back with the connection).
         #expect(harness.deliver(.request(Self.turn("late")), tag: 30).isEmpty)
         // The near one at its window, confirmed: then close.
         let opens = Int64(Self.current + 1) * 30_000
         #expect(Self.replies(harness.send(.tick(now: opens, uptime: 0))).map(\.window?.counter) == [Self.current + 1])
         _ = harness.send(.publisherAck(sequence: harness.sequence, multiple: true, now: opens))
-        #expect(harness.send(.tick(now: opens, uptime: 0)).contains { if case .close = $0 { return true }; return false })
+        #expect(
+            harness.send(.tick(now: opens, uptime: 0)).contains {
+                if case .close = $0 { return true }
+                return false
+            })
     }
 
     @Test("A deleted turn queue or a cancelled consumer: reconnect, rather than trust a record to be kept")
     func deletedQueue() {
         var harness = Harness()
         let returned = harness.send(.returned(type: TurnMessage.recordType, routingKey: Self.queue, reply: "312 NO_ROUTE"))
-        #expect(returned.contains { if case .reconnect = $0 { return true }; return false })
+        #expect(
+            returned.contains {
+                if case .reconnect = $0 { return true }
+                return false
+            })
         #expect(harness.send(.returned(type: "mfa-code-reply", routingKey: "amq.gen-x", reply: "312 NO_ROUTE")).isEmpty)
-        #expect(harness.send(.consumerCancelled(tag: "c")).contains { if case .reconnect = $0 { return true }; return false })
+        #expect(
+            harness.send(.consumerCancelled(tag: "c")).contains {
+                if case .reconnect = $0 { return true }
+                return false
+            })
     }
 
     @Test("Forged turns, records and fences are dropped and counted; no code, no change to the ledger")
@@ -186,17 +241,28 @@ struct TurnsMachineTests {
         var harness = Harness()
         _ = harness.sync()
         let forgedRecord = harness.deliver(.record(holder: "x", account: "acct", windows: Array(Self.current..<Self.current + 100)), from: "rpa-bot-eu-2")
-        #expect(forgedRecord.contains { if case .dropped(.untrustedSender) = $0 { return true }; return false })
+        #expect(
+            forgedRecord.contains {
+                if case .dropped(.untrustedSender) = $0 { return true }
+                return false
+            })
         let forgedTurn = harness.deliver(.request(Self.turn("forged")), from: "rpa-bot-eu-2")
         #expect(Self.replies(forgedTurn).isEmpty && Self.records(forgedTurn).isEmpty)
         #expect(harness.machine.keeper(of: "acct")?.ledger.issued == [])
         // One line for the first, the rest counted.
-        let lines = (forgedRecord + forgedTurn).filter { if case .log(.dropped) = $0 { return true }; return false }
+        let lines = (forgedRecord + forgedTurn).filter {
+            if case .log(.dropped) = $0 { return true }
+            return false
+        }
         #expect(lines.count == 1)
         // A poisoned redelivery is not decided either.
         let poison = harness.deliver(.request(Self.turn("poison")), tag: 50, redelivered: true, poison: true)
         #expect(Self.records(poison).isEmpty)
-        #expect(poison.contains { if case .ack(50) = $0 { return true }; return false })
+        #expect(
+            poison.contains {
+                if case .ack(50) = $0 { return true }
+                return false
+            })
     }
 
     @Test("Within the broker's consumer_timeout: the held record is renewed every third of it")
@@ -205,7 +271,10 @@ struct TurnsMachineTests {
         _ = harness.sync()
         _ = harness.deliver(.request(Self.turn("a")), tag: 7)
         let record = harness.published.last
-        guard case .publishTurnMessage(let message, _)? = record else { Issue.record("no record"); return }
+        guard case .publishTurnMessage(let message, _)? = record else {
+            Issue.record("no record")
+            return
+        }
         // Its own record comes back and is held unacknowledged.
         _ = harness.deliver(message)
         #expect(Self.records(harness.send(.tick(now: Self.now + 999, uptime: 0))).isEmpty)
@@ -218,7 +287,11 @@ struct TurnsMachineTests {
         _ = harness.sync()
         _ = harness.deliver(.request(Self.turn("a")), tag: 7)
         let lost = harness.send(.publisherNack(sequence: harness.sequence, multiple: false, now: Self.now))
-        #expect(lost.contains { if case .nack(7, requeue: true) = $0 { return true }; return false })
+        #expect(
+            lost.contains {
+                if case .nack(7, requeue: true) = $0 { return true }
+                return false
+            })
         #expect(harness.machine.pendingReplies == 0)
 
         // The next turn: the lost record's window stays given (it may have
@@ -227,8 +300,16 @@ struct TurnsMachineTests {
         _ = harness.send(.publisherAck(sequence: harness.sequence, multiple: false, now: Self.now))
         #expect(Self.replies(harness.send(.tick(now: Int64(Self.current + 1) * 30_000, uptime: 0))).count == 1)
         let refused = harness.send(.publisherNack(sequence: harness.sequence, multiple: false, now: Self.now))
-        #expect(refused.contains { if case .ack(8) = $0 { return true }; return false })
-        #expect(refused.contains { if case .log(.repliesRefused(count: 1)) = $0 { return true }; return false })
+        #expect(
+            refused.contains {
+                if case .ack(8) = $0 { return true }
+                return false
+            })
+        #expect(
+            refused.contains {
+                if case .log(.repliesRefused(count: 1)) = $0 { return true }
+                return false
+            })
     }
 
     @Test("One requester past max_per_requester is busy at once; its place frees when a reply goes")

@@ -1,13 +1,15 @@
-import Testing
 import TOTP
+import Testing
 
 @Suite("Base32")
 struct Base32Tests {
     // RFC 4648 section 10.
-    @Test("RFC 4648 test vectors, padded and unpadded", arguments: [
-        ("", ""), ("f", "MY======"), ("fo", "MZXQ===="), ("foo", "MZXW6==="),
-        ("foob", "MZXW6YQ="), ("fooba", "MZXW6YTB"), ("foobar", "MZXW6YTBOI======"),
-    ])
+    @Test(
+        "RFC 4648 test vectors, padded and unpadded",
+        arguments: [
+            ("", ""), ("f", "MY======"), ("fo", "MZXQ===="), ("foo", "MZXW6==="),
+            ("foob", "MZXW6YQ="), ("fooba", "MZXW6YTB"), ("foobar", "MZXW6YTBOI======"),
+        ])
     func rfcVectors(plain: String, encoded: String) throws {
         if plain.isEmpty {
             #expect(throws: Base32Error.empty) { try Base32.decode(encoded) }
@@ -54,10 +56,12 @@ struct Base32Tests {
         #expect(throws: Base32Error.impossibleLength(symbols: 1)) { try Base32.decode("M=======") }
     }
 
-    @Test("Characters outside the alphabet, by position (spaces not counted)", arguments: [
-        ("JBSWY3DP0HPK3PXP", 9), ("1BSWY3DPEHPK3PXP", 1), ("JBSW Y3D8", 8),
-        ("JBSWY3DPEHPK3PX9", 16), ("JBSW-Y3DP", 5), ("JBSWY3DPÉHPK3PXP", 9), ("JBSW\u{0}Y3DP", 5),
-    ])
+    @Test(
+        "Characters outside the alphabet, by position (spaces not counted)",
+        arguments: [
+            ("JBSWY3DP0HPK3PXP", 9), ("1BSWY3DPEHPK3PXP", 1), ("JBSW Y3D8", 8),
+            ("JBSWY3DPEHPK3PX9", 16), ("JBSW-Y3DP", 5), ("JBSWY3DPÉHPK3PXP", 9), ("JBSW\u{0}Y3DP", 5),
+        ])
     func foreignCharacters(text: String, position: Int) {
         #expect(throws: Base32Error.invalidCharacter(position: position)) { try Base32.decode(text) }
     }

@@ -1,10 +1,11 @@
-import Testing
 import TOTP
+import Testing
 
 @Suite("otpauth URIs")
 struct OTPAuthURITests {
     @Test func fullURI() throws {
-        let uri = try OTPAuthURI("otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co&algorithm=SHA256&digits=8&period=60")
+        let uri = try OTPAuthURI(
+            "otpauth://totp/ACME%20Co:john.doe@email.com?secret=HXDMVJECJJWSRB3HWIZR4IFUGFTMXBOZ&issuer=ACME%20Co&algorithm=SHA256&digits=8&period=60")
         #expect(uri.issuer == "ACME Co")
         #expect(uri.accountName == "john.doe@email.com")
         #expect(uri.parameters == (try TOTPParameters(algorithm: .sha256, digits: 8, period: 60)))
@@ -28,24 +29,26 @@ struct OTPAuthURITests {
         #expect(padded.parameters.algorithm == .sha512)
     }
 
-    @Test("Bad URIs, each with its own error", arguments: [
-        ("https://example.com/?secret=JBSWY3DPEHPK3PXP", OTPAuthURIError.notOTPAuth),
-        ("otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=1", .unsupportedType("hotp")),
-        ("otpauth://totp", .missingLabel),
-        ("otpauth://totp/x?issuer=A", .missingSecret),
-        ("otpauth://totp/x?secret=", .missingSecret),
-        ("otpauth://totp/x?secret=JBSWY3DP0HPK3PXP", .badSecret(.invalidCharacter(position: 9))),
-        ("otpauth://totp/x?secret=JBSWY3DPE", .badSecret(.impossibleLength(symbols: 9))),
-        ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=MD5", .badAlgorithm),
-        ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=six", .badNumber("digits")),
-        ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=10", .badParameter(.digitsOutOfRange(10))),
-        ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=0", .badParameter(.periodOutOfRange(0))),
-        ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=-30", .badParameter(.periodOutOfRange(-30))),
-        ("otpauth://totp/x%zz?secret=JBSWY3DPEHPK3PXP", .badPercentEncoding(part: "label")),
-        ("otpauth://totp/x?secret=JBSW%4", .badPercentEncoding(part: "secret")),
-        ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&secret=JBSWY3DPEHPK3PXP", .repeatedParameter("secret")),
-        ("otpauth://totp/A:x?secret=JBSWY3DPEHPK3PXP&issuer=B", .issuerMismatch),
-    ])
+    @Test(
+        "Bad URIs, each with its own error",
+        arguments: [
+            ("https://example.com/?secret=JBSWY3DPEHPK3PXP", OTPAuthURIError.notOTPAuth),
+            ("otpauth://hotp/x?secret=JBSWY3DPEHPK3PXP&counter=1", .unsupportedType("hotp")),
+            ("otpauth://totp", .missingLabel),
+            ("otpauth://totp/x?issuer=A", .missingSecret),
+            ("otpauth://totp/x?secret=", .missingSecret),
+            ("otpauth://totp/x?secret=JBSWY3DP0HPK3PXP", .badSecret(.invalidCharacter(position: 9))),
+            ("otpauth://totp/x?secret=JBSWY3DPE", .badSecret(.impossibleLength(symbols: 9))),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&algorithm=MD5", .badAlgorithm),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=six", .badNumber("digits")),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&digits=10", .badParameter(.digitsOutOfRange(10))),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=0", .badParameter(.periodOutOfRange(0))),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&period=-30", .badParameter(.periodOutOfRange(-30))),
+            ("otpauth://totp/x%zz?secret=JBSWY3DPEHPK3PXP", .badPercentEncoding(part: "label")),
+            ("otpauth://totp/x?secret=JBSW%4", .badPercentEncoding(part: "secret")),
+            ("otpauth://totp/x?secret=JBSWY3DPEHPK3PXP&secret=JBSWY3DPEHPK3PXP", .repeatedParameter("secret")),
+            ("otpauth://totp/A:x?secret=JBSWY3DPEHPK3PXP&issuer=B", .issuerMismatch),
+        ])
     func badURIs(text: String, expected: OTPAuthURIError) {
         #expect(throws: expected) { try OTPAuthURI(text) }
     }

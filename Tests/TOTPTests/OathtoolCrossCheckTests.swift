@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TOTP
+import Testing
 
 /// 1,000 random keys, times and parameter sets, each checked against
 /// oathtool (liboath), an implementation that shares nothing with ours.

@@ -1,5 +1,5 @@
-import Testing
 import TOTP
+import Testing
 
 /// The published test vectors: RFC 4226 Appendix D and RFC 6238 Appendix B.
 @Suite("RFC test vectors")
@@ -8,10 +8,14 @@ struct RFCVectorTests {
     static let sha256Seed = SecretKey(bytes: Array("12345678901234567890123456789012".utf8))
     static let sha512Seed = SecretKey(bytes: Array("1234567890123456789012345678901234567890123456789012345678901234".utf8))
 
-    @Test("RFC 4226 Appendix D: HOTP counts 0 to 9", arguments: zip(0..<10, [
-        "755224", "287082", "359152", "969429", "338314",
-        "254676", "287922", "162583", "399871", "520489",
-    ]))
+    @Test(
+        "RFC 4226 Appendix D: HOTP counts 0 to 9",
+        arguments: zip(
+            0..<10,
+            [
+                "755224", "287082", "359152", "969429", "338314",
+                "254676", "287922", "162583", "399871", "520489",
+            ]))
     func hotp(counter: Int, expected: String) {
         let code = HOTP.code(key: Self.sha1Seed, counter: UInt64(counter))
         #expect(code.digits == expected)
@@ -41,11 +45,12 @@ struct RFCVectorTests {
 
     @Test("RFC 6238 Appendix B: every time, every algorithm", arguments: totpVectors)
     func totp(vector: TOTPVector) throws {
-        let key: SecretKey = switch vector.algorithm {
-        case .sha1: Self.sha1Seed
-        case .sha256: Self.sha256Seed
-        case .sha512: Self.sha512Seed
-        }
+        let key: SecretKey =
+            switch vector.algorithm {
+            case .sha1: Self.sha1Seed
+            case .sha256: Self.sha256Seed
+            case .sha512: Self.sha512Seed
+            }
         let generator = TOTPGenerator(key: key, parameters: try TOTPParameters(algorithm: vector.algorithm, digits: 8, period: 30))
         #expect(generator.code(atUnixSeconds: vector.time).digits == vector.expected)
     }

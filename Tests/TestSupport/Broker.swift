@@ -11,11 +11,12 @@ public enum Broker {
     }
 
     public static func connect(_ user: String, port: Int = Broker.port, name: String = "tests") throws -> AMQPConnection {
-        try AMQPConnection(ConnectionSettings(
-            host: host, port: port,
-            credentials: .plain(user: user, password: password(of: user)),
-            heartbeatSeconds: 10, timeoutMilliseconds: 5000, connectionName: name
-        ))
+        try AMQPConnection(
+            ConnectionSettings(
+                host: host, port: port,
+                credentials: .plain(user: user, password: password(of: user)),
+                heartbeatSeconds: 10, timeoutMilliseconds: 5000, connectionName: name
+            ))
     }
 
     /// A connection as the test administrator (declares DLXs, deletes queues).
@@ -36,7 +37,9 @@ public enum Broker {
     private static func ctl(_ arguments: String...) throws {
         let result = try run("/bin/bash", [repositoryRoot + "/scripts/broker.sh", "ctl"] + arguments)
         guard result.status == 0 else {
-            throw NSError(domain: "rabbitmqctl", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: "rabbitmqctl \(arguments.first ?? ""): \(result.stderr)"])
+            throw NSError(
+                domain: "rabbitmqctl", code: Int(result.status), userInfo: [NSLocalizedDescriptionKey: "rabbitmqctl \(arguments.first ?? ""): \(result.stderr)"]
+            )
         }
     }
 

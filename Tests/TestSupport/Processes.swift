@@ -16,7 +16,9 @@ public struct RunResult {
 /// Where the package's products are: beside the test bundle.
 public let productsDirectory: URL = {
     var url = URL(fileURLWithPath: CommandLine.arguments.first { $0.contains(".xctest") } ?? CommandLine.arguments[0])
-    while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest") || !FileManager.default.fileExists(atPath: url.appendingPathComponent("mfa-worker").path) {
+    while url.pathExtension == "xctest" || url.lastPathComponent.hasSuffix(".xctest")
+        || !FileManager.default.fileExists(atPath: url.appendingPathComponent("mfa-worker").path)
+    {
         let parent = url.deletingLastPathComponent()
         if parent.path == url.path { break }
         url = parent
@@ -27,7 +29,9 @@ public let productsDirectory: URL = {
 public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
 /// Runs `executable` with `arguments`, feeding `stdin`, and collects output.
-public func run(_ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil) throws -> RunResult {
+public func run(
+    _ executable: String, _ arguments: [String], stdin: String? = nil, environment: [String: String]? = nil, directory: String? = nil
+) throws -> RunResult {
     let base = NSTemporaryDirectory() + "mfa-run-\(UUID().uuidString)"
     defer {
         unlink(base + ".out")

@@ -12,8 +12,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Starts `executable`; stdout and stderr go to `outputPath` and
     /// `errorPath` (appended), stdin reads `stdin` (then end of file).
-    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                stdin: String? = nil, outputPath: String, errorPath: String) throws {
+    public init(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        stdin: String? = nil, outputPath: String, errorPath: String
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -34,7 +36,8 @@ public final class ChildProcess: @unchecked Sendable {
         var pid: pid_t = 0
         let result = posix_spawn(&pid, executable, &actions, nil, argv, environmentList)
         guard result == 0 else {
-            throw NSError(domain: "spawn", code: Int(result), userInfo: [NSLocalizedDescriptionKey: "cannot start \(executable): \(String(cString: strerror(result)))"])
+            throw NSError(
+                domain: "spawn", code: Int(result), userInfo: [NSLocalizedDescriptionKey: "cannot start \(executable): \(String(cString: strerror(result)))"])
         }
         self.pid = pid
     }

@@ -73,7 +73,9 @@ public final class WorkerProcess {
         self.keys = keys
         directory.write("amqp-password", password + "\n")
         let allowLines = allow.sorted(by: { $0.key < $1.key }).map { "  \($0.key): [\($0.value.joined(separator: ", "))]" }.joined(separator: "\n")
-        directory.write("worker.yaml", """
+        directory.write(
+            "worker.yaml",
+            """
             broker:
               url: [\(brokerURL ?? (ports ?? [port]).map { "amqp://mfa-worker@127.0.0.1:\($0)/%2F" }.joined(separator: ", "))]
             \(password.isEmpty ? "" : "  password_file: amqp-password")
@@ -128,8 +130,10 @@ public final class WorkerProcess {
             try? FileManager.default.copyItem(atPath: directory.path + "/" + name, toPath: folder + "/" + name)
         }
         let keyList = keys.map { name, key in
-            ["account": name, "base32": key.base32, "period": String(parameters[name]?.period ?? 30),
-             "digits": String(parameters[name]?.digits ?? 6), "algorithm": parameters[name]?.algorithm ?? "SHA1"]
+            [
+                "account": name, "base32": key.base32, "period": String(parameters[name]?.period ?? 30),
+                "digits": String(parameters[name]?.digits ?? 6), "algorithm": parameters[name]?.algorithm ?? "SHA1",
+            ]
         }
         if let data = try? JSONSerialization.data(withJSONObject: keyList) {
             _ = FileManager.default.createFile(atPath: folder + "/keys.json", contents: data)
@@ -154,7 +158,10 @@ public final class WorkerProcess {
             // Text or JSON lines.
             let marker = configText.contains("format: json") ? #""level":"notice","msg":"consuming""# : "notice consuming"
             guard waitForLog(marker, timeout: 20) else {
-                throw WorkerProcessError.didNotStart(log: "exit status \(process?.exitStatus.map(String.init) ?? "none (running)"); config:\n\((try? String(contentsOfFile: configPath, encoding: .utf8)) ?? "")\nlog:\n" + self.log)
+                throw WorkerProcessError.didNotStart(
+                    log:
+                        "exit status \(process?.exitStatus.map(String.init) ?? "none (running)"); config:\n\((try? String(contentsOfFile: configPath, encoding: .utf8)) ?? "")\nlog:\n"
+                        + self.log)
             }
         }
         return self
@@ -203,7 +210,8 @@ public final class WorkerProcess {
         guard let key = keys[account], let parameters = parameters[account] else { return "" }
         let cacheKey = "\(account)@\(windowStart)"
         if let cached = codeCache.withLock({ $0[cacheKey] }) { return cached }
-        let code = try Oathtool.code(base32: key.base32, time: windowStart, period: parameters.period, digits: parameters.digits, algorithm: parameters.algorithm)
+        let code = try Oathtool.code(
+            base32: key.base32, time: windowStart, period: parameters.period, digits: parameters.digits, algorithm: parameters.algorithm)
         codeCache.withLock { $0[cacheKey] = code }
         return code
     }
@@ -224,9 +232,11 @@ public enum WorkerProcessError: Error, CustomStringConvertible {
 /// oathtool (liboath) as an independent implementation of RFC 6238.
 public enum Oathtool {
     public static func code(base32: String, time: Int64, period: Int, digits: Int, algorithm: String) throws -> String {
-        let result = try run("/usr/bin/oathtool", [
-            "--totp=\(algorithm)", "--base32", "--digits=\(digits)", "--time-step-size=\(period)s", "--now=@\(time)", base32,
-        ])
+        let result = try run(
+            "/usr/bin/oathtool",
+            [
+                "--totp=\(algorithm)", "--base32", "--digits=\(digits)", "--time-step-size=\(period)s", "--now=@\(time)", base32,
+            ])
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -1,19 +1,20 @@
-import MFABroker
 import AMQP
 import Foundation
+import MFABroker
 import MFAClient
-import Testing
 import TestSupport
+import Testing
 
 /// MFAClient and `mfa-worker request` against the worker.
 @Suite("MFAClient and request against the worker")
 struct ClientTests {
     static func client(_ worker: WorkerProcess, user: String = "rpa-bot-eu-1") throws -> MFAClient {
-        MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://\(user)@127.0.0.1:\(Broker.port)/%2F")],
-            password: Broker.password(of: user),
-            requestQueue: worker.queue
-        ))
+        MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://\(user)@127.0.0.1:\(Broker.port)/%2F")],
+                password: Broker.password(of: user),
+                requestQueue: worker.queue
+            ))
     }
 
     /// A request queue that exists and that no worker consumes.
@@ -83,10 +84,11 @@ struct ClientTests {
     func failures() async throws {
         // Every call may wait 30 s: these errors come only from the checks
         // before a request is sent; a call that waited would end in timeout.
-        let missing = MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
-            password: "rpa-bot-eu-1-password", requestQueue: Broker.uniqueQueueName("nobody")
-        ))
+        let missing = MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
+                password: "rpa-bot-eu-1-password", requestQueue: Broker.uniqueQueueName("nobody")
+            ))
         defer { missing.close() }
         await #expect(throws: MFAClientError.noRequestQueue(missing.configuration.requestQueue)) {
             try await missing.code(for: "sf-eu", timeout: .seconds(30))
@@ -98,10 +100,11 @@ struct ClientTests {
         // checks again for its next call.
         let idle = try Self.declareIdleQueue()
         defer { Self.deleteQueues([idle]) }
-        let waiting = MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
-            password: "rpa-bot-eu-1-password", requestQueue: idle
-        ))
+        let waiting = MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
+                password: "rpa-bot-eu-1-password", requestQueue: idle
+            ))
         defer { waiting.close() }
         for _ in 0..<2 {
             await #expect(throws: MFAClientError.noWorker(idle)) {
@@ -117,29 +120,32 @@ struct ClientTests {
             silent.consumer.close()
             Self.deleteQueues([silent.queue])
         }
-        let slow = MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
-            password: "rpa-bot-eu-1-password", requestQueue: silent.queue
-        ))
+        let slow = MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
+                password: "rpa-bot-eu-1-password", requestQueue: silent.queue
+            ))
         defer { slow.close() }
         await #expect(throws: MFAClientError.timeout) {
             try await slow.code(for: "sf-eu", timeout: .seconds(2))
         }
 
         // No broker on any of the URLs.
-        let refused = MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:1/%2F"), try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:2/%2F")],
-            password: "x"
-        ))
+        let refused = MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:1/%2F"), try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:2/%2F")],
+                password: "x"
+            ))
         defer { refused.close() }
         await #expect(throws: MFAClientError.connectionRefused("127.0.0.1:1 or 127.0.0.1:2")) {
             try await refused.code(for: "sf-eu", timeout: .seconds(30))
         }
         #expect(MFAClientError.connectionRefused("h:1").description == "connection refused: is RabbitMQ running on h:1?")
 
-        let wrong = MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")], password: "wrong"
-        ))
+        let wrong = MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")], password: "wrong"
+            ))
         defer { wrong.close() }
         do {
             _ = try await wrong.code(for: "sf-eu", timeout: .seconds(5))
@@ -202,8 +208,9 @@ struct ClientTests {
         // The password from a file, the user from a flag.
         let folder = TemporaryDirectory()
         let file = folder.write("password", "rpa-bot-eu-1-password\n")
-        let fromFile = try mfaWorker("request", "--account", "sf-eu", "--queue", worker.queue, "--url", "amqp://127.0.0.1:\(Broker.port)/%2F",
-                                     "--user", "rpa-bot-eu-1", "--password-file", file, environment: ["PATH": "/usr/bin:/bin"])
+        let fromFile = try mfaWorker(
+            "request", "--account", "sf-eu", "--queue", worker.queue, "--url", "amqp://127.0.0.1:\(Broker.port)/%2F",
+            "--user", "rpa-bot-eu-1", "--password-file", file, environment: ["PATH": "/usr/bin:/bin"])
         #expect(fromFile.status == 0, "\(fromFile.stderr)")
 
         // Nobody to answer: said at once, with the status of today's

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Section 3 of the protocol: acknowledgement, dead-lettering, held
 /// replies, unroutable replies, and many requesters at once.
@@ -121,7 +121,10 @@ struct DeliveryTests {
         var expected: [Int64: String] = [:]
         var wrong = 0
         for (_, code, start) in replies {
-            guard let code, let start else { wrong += 1; continue }
+            guard let code, let start else {
+                wrong += 1
+                continue
+            }
             if expected[start] == nil { expected[start] = try worker.expectedCode(account: "sf-eu", windowStart: start) }
             if expected[start] != code { wrong += 1 }
         }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The examples that README shows, run against the real broker and worker.
 @Suite("Examples against the worker")
@@ -10,13 +10,15 @@ struct ExampleTests {
         let worker = try WorkerProcess(
             accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")],
             allow: ["rpa-bot-eu-1": ["sf-eu"]],
-            queue: "mfa-code-request"  + "-shell-\(UUID().uuidString.prefix(6).lowercased())"
+            queue: "mfa-code-request" + "-shell-\(UUID().uuidString.prefix(6).lowercased())"
         ).start()
         defer { worker.stop() }
         // The script uses the default queue name; point it at this worker's
         // with the URL's environment and a wrapper that adds --queue.
         let folder = TemporaryDirectory()
-        let wrapper = folder.write("mfa-worker", """
+        let wrapper = folder.write(
+            "mfa-worker",
+            """
             #!/bin/sh
             exec "\(productsDirectory.path)/mfa-worker" "$@" --queue \(worker.queue)
             """, mode: 0o755)

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The example programs in examples/: clients written from the protocol
 /// alone, in other languages and with AMQP libraries nobody here wrote (pika,
@@ -140,14 +140,17 @@ struct ExampleProgram: Sendable, CustomStringConvertible {
     static let go = ExampleProgram(name: "Go (amqp091-go)") { folder in
         // GOPATH mode, from Debian's source package: no module download.
         var environment = ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "PATH": "/usr/bin:/bin"]
-        environment["GOCACHE"] = ProcessInfo.processInfo.environment["GOCACHE"]
+        environment["GOCACHE"] =
+            ProcessInfo.processInfo.environment["GOCACHE"]
             ?? ProcessInfo.processInfo.environment["HOME"].map { $0 + "/.cache/go-build" } ?? folder + "/go-cache"
         try step("go", ["build", "-o", folder + "/get_code", repositoryRoot + "/examples/go/get_code.go"], environment: environment)
         return [folder + "/get_code"]
     }
 
     static let csharp = ExampleProgram(name: "C# (Mono, RabbitMQ.Client)") { folder in
-        try step("mcs", ["-out:" + folder + "/get-code.exe", "-r:/usr/lib/mono/4.5/RabbitMQ.Client.dll", "-r:System.Json", repositoryRoot + "/examples/csharp/GetCode.cs"])
+        try step(
+            "mcs",
+            ["-out:" + folder + "/get-code.exe", "-r:/usr/lib/mono/4.5/RabbitMQ.Client.dll", "-r:System.Json", repositoryRoot + "/examples/csharp/GetCode.cs"])
         return ["/usr/bin/mono", folder + "/get-code.exe"]
     }
 

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Secrets on disk and in memory, the HTTP listener, identities and logs,
 /// the audit trail and the output, against the running worker.
@@ -42,7 +42,8 @@ struct HardeningTests {
     func loosePasswordFile() throws {
         let worker = WorkerProcess()
         chmod(worker.directory.path + "/amqp-password", 0o644)
-        try expectRefused(worker, "broker.password_file: \(worker.directory.path)/amqp-password is accessible by group or others (mode 644); run chmod 600 on it")
+        try expectRefused(
+            worker, "broker.password_file: \(worker.directory.path)/amqp-password is accessible by group or others (mode 644); run chmod 600 on it")
     }
 
     @Test("An audit file that group or others may read, or a symbolic link to one, is refused; a new one is made with mode 0600")
@@ -86,7 +87,9 @@ struct HardeningTests {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(slow, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(slow, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         try #require(connected == 0)
         let stop = StopFlag()
         let closedByWorker = StopFlag()
@@ -160,10 +163,11 @@ struct HardeningTests {
         let codes = received.filter { $0.status == "ok" }
         #expect(codes.count >= 200)
         let audit = worker.audit
-        let audited = Set(audit.split(separator: "\n").compactMap { line -> String? in
-            guard line.contains(#""outcome":"ok""#), let range = line.range(of: #""correlation_id":""#) else { return nil }
-            return String(line[range.upperBound...].prefix { $0 != "\"" })
-        })
+        let audited = Set(
+            audit.split(separator: "\n").compactMap { line -> String? in
+                guard line.contains(#""outcome":"ok""#), let range = line.range(of: #""correlation_id":""#) else { return nil }
+                return String(line[range.upperBound...].prefix { $0 != "\"" })
+            })
         let missing = codes.map { String(decoding: $0.properties.correlationID ?? [], as: UTF8.self) }.filter { !audited.contains($0) }
         #expect(missing.isEmpty, "\(missing.count) of \(codes.count) codes received have no audit record: \(missing.prefix(5))")
         print("audit after kill -9: \(codes.count) codes received, \(audited.count) audited, none missing")
@@ -176,8 +180,12 @@ struct HardeningTests {
         #expect(mkfifo(fifo, 0o600) == 0)
         let reader = open(fifo, O_RDONLY | O_NONBLOCK)
         try #require(reader >= 0)
-        let process = try ChildProcess(productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", worker.configPath], outputPath: fifo, errorPath: fifo)
-        defer { process.signal(SIGKILL); _ = process.wait(timeout: 5) }
+        let process = try ChildProcess(
+            productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", worker.configPath], outputPath: fifo, errorPath: fifo)
+        defer {
+            process.signal(SIGKILL)
+            _ = process.wait(timeout: 5)
+        }
         // Read until it consumes, then the reader goes away.
         var output = ""
         let deadline = Date().addingTimeInterval(20)

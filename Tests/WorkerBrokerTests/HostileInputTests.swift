@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A corpus of malformed and hostile messages: zero crashes, each answered
 /// or rejected as the protocol says, and well-formed requests sent
@@ -43,7 +43,9 @@ struct HostileInputTests {
             Case(name: "an array", body: b(#"[{"account":"sf-eu"}]"#), expected: "bad_request"),
             Case(name: "null", body: b("null"), expected: "bad_request"),
             Case(name: "NaN", body: b(#"{"account":"sf-eu","min_validity_ms":NaN}"#), expected: "bad_request"),
-            Case(name: "4097 bytes", body: b(#"{"account":"sf-eu","p":""#) + Array(repeating: UInt8(ascii: "x"), count: 4097 - 24 - 2) + b(#""}"#), expected: "bad_request"),
+            Case(
+                name: "4097 bytes", body: b(#"{"account":"sf-eu","p":""#) + Array(repeating: UInt8(ascii: "x"), count: 4097 - 24 - 2) + b(#""}"#),
+                expected: "bad_request"),
             Case(name: "a body at the frame limit", body: Array(repeating: UInt8(ascii: "{"), count: frameMax), expected: "bad_request"),
             Case(name: "a body over several frames", body: Array(repeating: UInt8(ascii: " "), count: frameMax * 3), expected: "bad_request"),
             Case(name: "an account with a path", body: b(#"{"account":"../../etc/passwd"}"#), expected: "bad_request"),
@@ -52,7 +54,8 @@ struct HostileInputTests {
             Case(name: "content_type with control bytes", body: b(#"{"account":"sf-eu"}"#), contentType: "application/json\u{0}", expected: "bad_request"),
             Case(name: "a foreign type", body: b(#"{"account":"sf-eu"}"#), type: "mfa-code-reply", expected: "bad_request"),
             Case(name: "no user_id", body: b(#"{"account":"sf-eu"}"#), userID: .some(nil), expected: "forbidden"),
-            Case(name: "a 255-byte correlation_id", body: b(#"{"account":"sf-eu"}"#), correlationID: Array(repeating: 0xEE, count: 255), expected: "bad_request"),
+            Case(
+                name: "a 255-byte correlation_id", body: b(#"{"account":"sf-eu"}"#), correlationID: Array(repeating: 0xEE, count: 255), expected: "bad_request"),
             Case(name: "a binary correlation_id", body: b(#"{"account":"sf-eu"}"#), correlationID: [0, 10, 13, 0x1B, 0xFF], expected: nil),
             Case(name: "no reply_to", body: b(#"{"account":"sf-eu"}"#), replyTo: .some(nil), expected: "none"),
             Case(name: "an empty reply_to", body: b(#"{"account":"sf-eu"}"#), replyTo: .some(""), expected: "none"),
@@ -62,8 +65,9 @@ struct HostileInputTests {
 
     func send(_ testCase: Case, index: Int, round: Int, from requester: Requester) throws -> [UInt8] {
         let correlation = testCase.correlationID ?? Array("hostile-\(round)-\(index)".utf8)
-        try requester.send(body: String(decoding: testCase.body, as: UTF8.self), correlationID: correlation,
-                           replyTo: testCase.replyTo, userID: testCase.userID, contentType: testCase.contentType, type: testCase.type)
+        try requester.send(
+            body: String(decoding: testCase.body, as: UTF8.self), correlationID: correlation,
+            replyTo: testCase.replyTo, userID: testCase.userID, contentType: testCase.contentType, type: testCase.type)
         return correlation
     }
 
@@ -77,11 +81,13 @@ struct HostileInputTests {
         for (index, testCase) in corpus.enumerated() {
             // Bodies that are not UTF-8 go through as raw bytes.
             let correlation = testCase.correlationID ?? Array("hostile-0-\(index)".utf8)
-            try requester.connection.publish(routingKey: worker.queue, properties: MessageProperties(
-                contentType: testCase.contentType, correlationID: correlation,
-                replyTo: testCase.replyTo ?? requester.replyQueue, type: testCase.type,
-                userID: testCase.userID ?? "rpa-bot-eu-1"
-            ), body: testCase.body)
+            try requester.connection.publish(
+                routingKey: worker.queue,
+                properties: MessageProperties(
+                    contentType: testCase.contentType, correlationID: correlation,
+                    replyTo: testCase.replyTo ?? requester.replyQueue, type: testCase.type,
+                    userID: testCase.userID ?? "rpa-bot-eu-1"
+                ), body: testCase.body)
             byCorrelation[correlation] = testCase
         }
         let expectedReplies = corpus.filter { $0.expected != "none" }.count
@@ -119,11 +125,13 @@ struct HostileInputTests {
             var outstanding = 0
             while !stop.isSet {
                 for testCase in corpus where !stop.isSet {
-                    try? hostile.connection.publish(routingKey: queue, properties: MessageProperties(
-                        contentType: testCase.contentType, correlationID: testCase.correlationID ?? [1],
-                        replyTo: testCase.replyTo ?? hostile.replyQueue, type: testCase.type,
-                        userID: testCase.userID ?? "rpa-bot-eu-1"
-                    ), body: testCase.body)
+                    try? hostile.connection.publish(
+                        routingKey: queue,
+                        properties: MessageProperties(
+                            contentType: testCase.contentType, correlationID: testCase.correlationID ?? [1],
+                            replyTo: testCase.replyTo ?? hostile.replyQueue, type: testCase.type,
+                            userID: testCase.userID ?? "rpa-bot-eu-1"
+                        ), body: testCase.body)
                     sent.add()
                     if testCase.expected != "none" { outstanding += 1 }
                 }
@@ -146,14 +154,17 @@ struct HostileInputTests {
         while (sent.value - before < hostileTarget || probes < probeTarget) && Date() < deadline {
             probes += 1
             guard let reply = try probe.ask(account: "sf-eu"), reply.status == "ok", let start = reply.windowStart,
-                  reply.code == (try worker.expectedCode(account: "sf-eu", windowStart: start)) else {
+                reply.code == (try worker.expectedCode(account: "sf-eu", windowStart: start))
+            else {
                 wrong.append("probe \(probes)")
                 continue
             }
         }
         let hostileCount = sent.value - before
         stop.set()
-        print("hostile input: \(probes) well-formed requests answered while \(hostileCount) hostile messages were sent (latency side by side: Benchmarks/run.sh, barrage scenario)")
+        print(
+            "hostile input: \(probes) well-formed requests answered while \(hostileCount) hostile messages were sent (latency side by side: Benchmarks/run.sh, barrage scenario)"
+        )
         #expect(hostileCount >= hostileTarget, "the barrage did not run through the probing")
         #expect(wrong.isEmpty, "well-formed requests without the right code: \(wrong.prefix(10))")
         #expect(worker.isRunning)

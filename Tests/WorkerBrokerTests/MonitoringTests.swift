@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The worker as Prometheus sees it: promtool's lint of its /metrics, and a
 /// real Prometheus (Debian's `prometheus`, installed by
@@ -40,11 +40,15 @@ struct MonitoringTests {
     @Test("A real Prometheus scrapes a worker: the target is up, the rules are evaluated, a forbidden burst fires its alert")
     func prometheusScrapesAndEvaluates() throws {
         let metricsPort = OperationsTests.freePort()
-        let worker = try WorkerProcess(accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]], metricsPort: metricsPort).start()
+        let worker = try WorkerProcess(
+            accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]], metricsPort: metricsPort
+        ).start()
         defer { worker.stop() }
 
         let folder = TemporaryDirectory()
-        folder.write("prometheus.yml", """
+        folder.write(
+            "prometheus.yml",
+            """
             global:
               scrape_interval: 1s
               evaluation_interval: 1s
@@ -104,10 +108,12 @@ final class PrometheusProcess {
 
     init(configPath: String, directory: String) throws {
         logPath = directory + "/prometheus.log"
-        process = try ChildProcess("/usr/bin/prometheus", [
-            "--config.file=\(configPath)", "--storage.tsdb.path=\(directory)/data",
-            "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
-        ], outputPath: logPath, errorPath: logPath)
+        process = try ChildProcess(
+            "/usr/bin/prometheus",
+            [
+                "--config.file=\(configPath)", "--storage.tsdb.path=\(directory)/data",
+                "--web.listen-address=127.0.0.1:\(port)", "--log.level=warn",
+            ], outputPath: logPath, errorPath: logPath)
     }
 
     func stop() {

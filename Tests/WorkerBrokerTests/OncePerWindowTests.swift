@@ -1,9 +1,9 @@
-import MFABroker
 import AMQP
 import Foundation
+import MFABroker
 import MFAClient
-import Testing
 import TestSupport
+import Testing
 
 /// `issue: once_per_window` through the broker: each window's code goes to
 /// one request, in arrival order, at the window's start; `busy` when the
@@ -36,7 +36,9 @@ struct OncePerWindowTests {
         // order the turns are given: each robot sends once the one before
         // has its turn (the worker's debug line says so), so that a loaded
         // machine cannot reorder them.
-        let worker = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], extra: "log: {level: debug}", workers: 2, oncePerWindow: ["sf-eu"], turnsPerRequester: 20).start()
+        let worker = try WorkerProcess(
+            accounts: ["sf-eu": (period, 6, "SHA1")], extra: "log: {level: debug}", workers: 2, oncePerWindow: ["sf-eu"], turnsPerRequester: 20
+        ).start()
         defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
         let robots = try (0..<10).map { _ in try Requester(requestQueue: worker.queue) }
 
@@ -82,19 +84,23 @@ struct OncePerWindowTests {
         let askedAt = Self.milliseconds(Date())
         let busyID = try asker.send(account: "sf-eu", maxWait: 1000)
         guard let busy = try asker.reply(to: busyID) else {
-            Issue.record("the busy request had no reply"); return
+            Issue.record("the busy request had no reply")
+            return
         }
         #expect(busy.status == "error" && busy.error == "busy", "\(busy.text)")
         #expect(busy.code == nil)
         let retryAfter = (busy.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1
         let nextFree = (first + Int64(10 * period)) * 1000
-        #expect(WorkerClock.points(retryAfter, at: nextFree, sentAt: askedAt, receivedAt: Self.milliseconds(busy.arrivedAt)), "retry_after_ms \(retryAfter) does not point at the next free window")
+        #expect(
+            WorkerClock.points(retryAfter, at: nextFree, sentAt: askedAt, receivedAt: Self.milliseconds(busy.arrivedAt)),
+            "retry_after_ms \(retryAfter) does not point at the next free window")
 
         // Ask again when told: that window, at once.
         Thread.sleep(forTimeInterval: Double(max(0, askedAt + retryAfter - Self.milliseconds(Date()))) / 1000)
         let retryID = try asker.send(account: "sf-eu", maxWait: 1000)
         guard let retry = try asker.reply(to: retryID) else {
-            Issue.record("the retry had no reply"); return
+            Issue.record("the retry had no reply")
+            return
         }
         #expect(retry.status == "ok", "\(retry.text)")
         #expect(retry.windowStart == first + Int64(10 * period))
@@ -110,20 +116,24 @@ struct OncePerWindowTests {
 
         Self.alignToWindow(period: period)
         guard let one = try robot.ask(account: "sf-eu") else {
-            Issue.record("no reply before the restart"); return
+            Issue.record("no reply before the restart")
+            return
         }
         #expect(one.status == "ok", "\(one.text)")
         #expect(first.stop() == 0)
 
-        let second = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], queue: first.queue, workers: 1, keysFrom: first, oncePerWindow: ["sf-eu"]).start()
+        let second = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], queue: first.queue, workers: 1, keysFrom: first, oncePerWindow: ["sf-eu"])
+            .start()
         defer { second.stop() }
         let askedAt = Self.milliseconds(Date())
         try #require(askedAt < one.windowEnd! * 1000, "the restart took longer than the window; nothing is shown")
         guard let two = try robot.ask(account: "sf-eu", timeout: Double(period + 5)) else {
-            Issue.record("no reply after the restart"); return
+            Issue.record("no reply after the restart")
+            return
         }
         #expect(two.status == "ok", "\(two.text)")
-        #expect(two.windowStart == one.windowStart! + Int64(period), "the restarted worker handed out window \(two.windowStart ?? -1) after \(one.windowStart!)")
+        #expect(
+            two.windowStart == one.windowStart! + Int64(period), "the restarted worker handed out window \(two.windowStart ?? -1) after \(one.windowStart!)")
         #expect(two.code != one.code)
         #expect(Self.milliseconds(two.arrivedAt) >= two.windowStart! * 1000)
         #expect(second.log.contains("1 windows handed out before are kept"), "\(second.log)")
@@ -156,15 +166,19 @@ struct OncePerWindowTests {
 
     @Test("mfa-worker burst reports per account how many codes each window served and how long requests waited")
     func burstReport() throws {
-        let worker = try WorkerProcess(accounts: ["once": (1, 6, "SHA1"), "shared": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["once", "shared"]], oncePerWindow: ["once"], turnsPerRequester: 1000).start()
+        let worker = try WorkerProcess(
+            accounts: ["once": (1, 6, "SHA1"), "shared": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["once", "shared"]], oncePerWindow: ["once"],
+            turnsPerRequester: 1000
+        ).start()
         defer { Self.deleteTurnQueue(of: worker, "once") }
         let keys = TemporaryDirectory()
         let sharedKey = keys.write("shared.key", worker.keys["shared"]!.base32)
         let environment = ["MFA_BROKER_URL": "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F", "PATH": "/usr/bin:/bin"]
 
         // 12 requests at once, 6 for each account.
-        let run = try mfaWorker("burst", "--account", "once", "--account", "shared", "--connections", "12", "--requests", "12", "--at-once",
-                                "--max-wait-ms", "30000", "--timeout", "30", "--queue", worker.queue, "--json", environment: environment)
+        let run = try mfaWorker(
+            "burst", "--account", "once", "--account", "shared", "--connections", "12", "--requests", "12", "--at-once",
+            "--max-wait-ms", "30000", "--timeout", "30", "--queue", worker.queue, "--json", environment: environment)
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         let accounts = try #require(report["accounts"] as? [[String: Any]])
@@ -182,8 +196,9 @@ struct OncePerWindowTests {
         #expect(onceWait >= 4000, "\(onceWait)")
         #expect(sharedWait < onceWait)
 
-        let text = try mfaWorker("burst", "--account", "shared", "--requests", "3", "--queue", worker.queue,
-                                 "--verify-secret-file", sharedKey, environment: environment)
+        let text = try mfaWorker(
+            "burst", "--account", "shared", "--requests", "3", "--queue", worker.queue,
+            "--verify-secret-file", sharedKey, environment: environment)
         #expect(text.status == 0, "\(text.stdout)\(text.stderr)")
         #expect(text.stdout.contains("account shared\n  ok         3\n  windows    "), "\(text.stdout)")
         #expect(text.stdout.contains("wrong codes  0"))
@@ -193,10 +208,11 @@ struct OncePerWindowTests {
     func clientBusy() async throws {
         let worker = try WorkerProcess(accounts: ["sf-eu": (3600, 6, "SHA1")], oncePerWindow: ["sf-eu"]).start()
         defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
-        let client = MFAClient(MFAClientConfiguration(
-            urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
-            password: Broker.password(of: "rpa-bot-eu-1"), requestQueue: worker.queue
-        ))
+        let client = MFAClient(
+            MFAClientConfiguration(
+                urls: [try BrokerURL(parsing: "amqp://rpa-bot-eu-1@127.0.0.1:\(Broker.port)/%2F")],
+                password: Broker.password(of: "rpa-bot-eu-1"), requestQueue: worker.queue
+            ))
         defer { client.close() }
         // The hour's window goes to the first call; the next window opens
         // later than a 10 s timeout: busy at once, not a timeout.
@@ -254,10 +270,12 @@ struct OncePerWindowTests {
         let count = 2500
         for index in 0..<count {
             let body = #"{"account":"sf-eu","max_wait_ms":0,"min_validity_ms":0,"received_ms":\#(now),"requester":"rpa-bot-eu-1"}"#
-            try admin.publish(routingKey: queue, properties: MessageProperties(
-                contentType: "application/json", deliveryMode: .persistent, correlationID: Array("t-\(index)".utf8),
-                replyTo: robot.replyQueue, type: "mfa-turn-request", userID: "mfa-worker"
-            ), body: Array(body.utf8))
+            try admin.publish(
+                routingKey: queue,
+                properties: MessageProperties(
+                    contentType: "application/json", deliveryMode: .persistent, correlationID: Array("t-\(index)".utf8),
+                    replyTo: robot.replyQueue, type: "mfa-turn-request", userID: "mfa-worker"
+                ), body: Array(body.utf8))
         }
         try worker.start()
         let replies = try robot.replies(count: count, timeout: 60)
@@ -268,10 +286,15 @@ struct OncePerWindowTests {
         #expect(replies.first { $0.status == "ok" }?.properties.correlationID == Array("t-0".utf8))
     }
 
-    @Test("A turn whose window is further off than half the broker's consumer_timeout is acknowledged when recorded; at a stop it hears unavailable with retry_after_ms")
+    @Test(
+        "A turn whose window is further off than half the broker's consumer_timeout is acknowledged when recorded; at a stop it hears unavailable with retry_after_ms"
+    )
     func farTurnsAcknowledged() throws {
         let period = 10
-        let worker = try WorkerProcess(accounts: ["sf-eu": (period, 6, "SHA1")], brokerExtra: "  consumer_timeout_ms: 3000", extra: "log: {level: debug}", workers: 1, shutdownTimeout: 0, oncePerWindow: ["sf-eu"]).start()
+        let worker = try WorkerProcess(
+            accounts: ["sf-eu": (period, 6, "SHA1")], brokerExtra: "  consumer_timeout_ms: 3000", extra: "log: {level: debug}", workers: 1, shutdownTimeout: 0,
+            oncePerWindow: ["sf-eu"]
+        ).start()
         defer { Self.deleteTurnQueue(of: worker, "sf-eu") }
         let robot = try Requester(requestQueue: worker.queue)
         Self.alignToWindow(period: period, offset: 200)
@@ -289,7 +312,9 @@ struct OncePerWindowTests {
             #expect(reply.error == "unavailable", "\(reply.text)")
             let retryAfter = (reply.json["retry_after_ms"] as? NSNumber)?.int64Value ?? -1
             let opens = (first.windowStart! + Int64((index + 1) * period)) * 1000
-            #expect(WorkerClock.points(retryAfter, at: opens, sentAt: stoppedAt, receivedAt: Self.milliseconds(reply.arrivedAt)), "retry_after_ms \(retryAfter) does not point at window \(index + 2)")
+            #expect(
+                WorkerClock.points(retryAfter, at: opens, sentAt: stoppedAt, receivedAt: Self.milliseconds(reply.arrivedAt)),
+                "retry_after_ms \(retryAfter) does not point at window \(index + 2)")
         }
     }
 
@@ -340,6 +365,9 @@ struct OncePerWindowTests {
         try admin.declareQueue(worker.turnQueue("sf-eu"), durable: true)
         try worker.start(waitForConsuming: false)
         #expect(worker.waitForExit() == 1)
-        #expect(worker.log.contains("Error: the turn queue of sf-eu '\(worker.turnQueue("sf-eu"))' exists with other arguments than a quorum queue with a single active consumer: 406 PRECONDITION_FAILED"), "\(worker.log)")
+        #expect(
+            worker.log.contains(
+                "Error: the turn queue of sf-eu '\(worker.turnQueue("sf-eu"))' exists with other arguments than a quorum queue with a single active consumer: 406 PRECONDITION_FAILED"
+            ), "\(worker.log)")
     }
 }

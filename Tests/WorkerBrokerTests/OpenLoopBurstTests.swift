@@ -1,7 +1,7 @@
 import Foundation
 import MFABurst
-import Testing
 import TestSupport
+import Testing
 
 /// `mfa-worker burst` in open loop against the worker and the broker: the
 /// honest latencies of a stall (next to the closed loop's), the schedule
@@ -29,8 +29,9 @@ struct OpenLoopBurstTests {
         var errorPath: String { directory.path + "/stderr" }
 
         init(_ arguments: [String]) throws {
-            process = try ChildProcess(productsDirectory.appendingPathComponent("mfa-worker").path, arguments,
-                                       environment: OpenLoopBurstTests.environment, outputPath: directory.path + "/stdout", errorPath: directory.path + "/stderr")
+            process = try ChildProcess(
+                productsDirectory.appendingPathComponent("mfa-worker").path, arguments,
+                environment: OpenLoopBurstTests.environment, outputPath: directory.path + "/stdout", errorPath: directory.path + "/stderr")
         }
 
         var stderr: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
@@ -52,10 +53,12 @@ struct OpenLoopBurstTests {
         }
 
         func finish(timeout: TimeInterval = 300) -> RunResult {
-            let status = process.wait(timeout: timeout) ?? {
-                process.signal(SIGKILL)
-                return process.wait() ?? -1
-            }()
+            let status =
+                process.wait(timeout: timeout)
+                ?? {
+                    process.signal(SIGKILL)
+                    return process.wait() ?? -1
+                }()
             return RunResult(status: status, stdout: (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "", stderr: stderr)
         }
     }
@@ -88,7 +91,9 @@ struct OpenLoopBurstTests {
         directory.write("sf-eu.key", worker.keys["sf-eu"]!.base32 + "\n")
     }
 
-    @Test("The worker stopped for 1 s under 200 requests/s: the open loop counts every request scheduled in the stall's first half as slow, the closed loop about one per connection")
+    @Test(
+        "The worker stopped for 1 s under 200 requests/s: the open loop counts every request scheduled in the stall's first half as slow, the closed loop about one per connection"
+    )
     func stall() throws {
         let worker = try WorkerProcess(extra: Self.plainPath).start()
         let keys = TemporaryDirectory()
@@ -96,8 +101,10 @@ struct OpenLoopBurstTests {
         let connections = 4
 
         // Open loop: 2,000 requests on a schedule; the worker stopped 4 s in.
-        let open = try BackgroundBurst(["burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "200", "--duration", "10s",
-                                        "--connections", String(connections), "--verify-secret-file", key, "--json"])
+        let open = try BackgroundBurst([
+            "burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "200", "--duration", "10s",
+            "--connections", String(connections), "--verify-secret-file", key, "--json",
+        ])
         let stoppedAt = try #require(open.waitForProgress(atLeast: 4, timeout: 60), "no progress line reached 4 s: \(open.stderr)")
         let openStall = Self.stall(worker)
         let openRun = open.finish()
@@ -111,8 +118,10 @@ struct OpenLoopBurstTests {
         // worker keeps it running (its requests in flight wait). Not more:
         // it goes as fast as the machine allows, beside other suites.
         let logBefore = Self.fileSize(worker.logPath)
-        let closed = try BackgroundBurst(["burst", "--account", "sf-eu", "--queue", worker.queue, "--requests", "6000",
-                                          "--connections", String(connections), "--verify-secret-file", key, "--json"])
+        let closed = try BackgroundBurst([
+            "burst", "--account", "sf-eu", "--queue", worker.queue, "--requests", "6000",
+            "--connections", String(connections), "--verify-secret-file", key, "--json",
+        ])
         let deadline = Date().addingTimeInterval(60)
         while Self.fileSize(worker.logPath) < logBefore + 100_000, Date() < deadline, closed.process.isRunning { usleep(20_000) }
         #expect(closed.process.isRunning, "the closed loop ended before the worker was stopped: \(closed.stderr)")
@@ -127,7 +136,8 @@ struct OpenLoopBurstTests {
             let latency = report.latencyMilliseconds
             return "p50 \(latency.p50) ms, p99 \(latency.p99) ms, p99.9 \(latency.p999) ms, max \(latency.max) ms"
         }
-        print("""
+        print(
+            """
             stall test: open loop, 200 requests/s for 10 s over \(connections) connections, worker stopped \(String(format: "%.3f", openStall)) s at \(stoppedAt) s into the schedule:
               \(line(openReport)); \(openSlow) of \(openReport.sent) over 500 ms; generator at most \(openReport.openLoop?.lagMilliseconds.max ?? 0) ms late
             stall test: closed loop, 6000 requests over \(connections) connections x 1 in flight, worker stopped \(String(format: "%.3f", closedStall)) s:
@@ -149,12 +159,15 @@ struct OpenLoopBurstTests {
     @Test("Nothing stalls: the generator sends 200 requests/s within 5% of the schedule, never ahead of it")
     func rateKept() throws {
         let worker = try WorkerProcess(extra: Self.plainPath).start()
-        let run = try mfaWorker("burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "200", "--duration", "5s",
-                                "--connections", "4", "--json", environment: Self.environment)
+        let run = try mfaWorker(
+            "burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "200", "--duration", "5s",
+            "--connections", "4", "--json", environment: Self.environment)
         #expect(run.status == 0, "\(run.stderr)")
         let report = try Self.report(run)
         let open = try #require(report.openLoop)
-        print("rate test: target \(open.targetRate)/s, sent \(open.achievedRate)/s on schedule (\(open.sentOnSchedule) of \(open.scheduled)), answered \(open.answeredRate)/s; sent per second \(report.perSecond.map(\.sent)) against \(report.perSecond.map { $0.scheduled ?? 0 }); generator at most \(open.lagMilliseconds.max) ms late\(open.behind ? " (it says it fell behind)" : "")")
+        print(
+            "rate test: target \(open.targetRate)/s, sent \(open.achievedRate)/s on schedule (\(open.sentOnSchedule) of \(open.scheduled)), answered \(open.answeredRate)/s; sent per second \(report.perSecond.map(\.sent)) against \(report.perSecond.map { $0.scheduled ?? 0 }); generator at most \(open.lagMilliseconds.max) ms late\(open.behind ? " (it says it fell behind)" : "")"
+        )
         #expect(open.scheduled == 1000 && report.sent == 1000 && report.ok == 1000)
         #expect(abs(open.achievedRate - 200) <= 10, "achieved \(open.achievedRate)/s")
         // Never early: by the end of each second, no more sent than scheduled.
@@ -169,15 +182,18 @@ struct OpenLoopBurstTests {
     @Test("A ramp from 40 to 200 requests/s over 4 s of 6: each second sends what the ramp schedules")
     func rampFollowed() throws {
         let worker = try WorkerProcess(extra: Self.plainPath).start()
-        let run = try mfaWorker("burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "40:200", "--ramp", "4s", "--duration", "6s",
-                                "--connections", "4", "--json", environment: Self.environment)
+        let run = try mfaWorker(
+            "burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "40:200", "--ramp", "4s", "--duration", "6s",
+            "--connections", "4", "--json", environment: Self.environment)
         #expect(run.status == 0, "\(run.stderr)")
         let report = try Self.report(run)
         let open = try #require(report.openLoop)
         let schedule = open.schedule
         let sent = report.perSecond.map(\.sent)
         let lag = open.lagMilliseconds.max / 1000
-        print("ramp test: scheduled per second \(report.perSecond.map { $0.scheduled ?? 0 }), sent \(sent), answered \(report.perSecond.map(\.answered)); generator at most \(open.lagMilliseconds.max) ms late")
+        print(
+            "ramp test: scheduled per second \(report.perSecond.map { $0.scheduled ?? 0 }), sent \(sent), answered \(report.perSecond.map(\.answered)); generator at most \(open.lagMilliseconds.max) ms late"
+        )
         #expect(report.perSecond.prefix(6).map(\.scheduled) == [60, 100, 140, 180, 200, 200])
         #expect(open.scheduled == 880 && report.ok == 880)
         var cumulative = 0
@@ -212,7 +228,8 @@ struct OpenLoopBurstTests {
             #expect(run.status == 0, "\(run.stderr)")
             paths.append(files.write("run\(index).json", run.stdout, mode: 0o644))
         }
-        let mergedRun = try run(productsDirectory.appendingPathComponent("mfa-worker").path, ["burst-merge"] + paths + ["--json", "--report", files.path + "/merged.html"])
+        let mergedRun = try run(
+            productsDirectory.appendingPathComponent("mfa-worker").path, ["burst-merge"] + paths + ["--json", "--report", files.path + "/merged.html"])
         #expect(mergedRun.status == 0, "\(mergedRun.stderr)")
         let merged = try Self.report(mergedRun)
         let parts = try runs.map(Self.report)
@@ -239,7 +256,9 @@ struct OpenLoopBurstTests {
         check(parts[0].latencyMilliseconds, "0")
         check(parts[1].latencyMilliseconds, "1")
         check(merged.latencyMilliseconds, "union")
-        print("merge test: run 1 \(parts[0].latencyMilliseconds), run 2 \(parts[1].latencyMilliseconds), merged \(merged.latencyMilliseconds); both runs' histograms read independently: \(figures["union"] ?? [:])")
+        print(
+            "merge test: run 1 \(parts[0].latencyMilliseconds), run 2 \(parts[1].latencyMilliseconds), merged \(merged.latencyMilliseconds); both runs' histograms read independently: \(figures["union"] ?? [:])"
+        )
     }
 
     /// Decodes HdrHistogram's V2 compressed encoding from the burst reports
@@ -317,15 +336,20 @@ struct OpenLoopBurstTests {
         let worker = try WorkerProcess(extra: Self.plainPath).start()
         let files = TemporaryDirectory()
         let page = files.path + "/report.html"
-        let burst = try mfaWorker("burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "150", "--duration", "3s",
-                                  "--connections", "2", "--json", "--report", page, environment: Self.environment)
+        let burst = try mfaWorker(
+            "burst", "--account", "sf-eu", "--queue", worker.queue, "--rate", "150", "--duration", "3s",
+            "--connections", "2", "--json", "--report", page, environment: Self.environment)
         #expect(burst.status == 0, "\(burst.stderr)")
         #expect(burst.stderr.contains("burst: report written to \(page)"))
         let report = try Self.report(burst)
 
         // Headless, with every host name unresolvable: a page that needed the network would draw nothing.
-        let rendered = try run(chromium, ["--headless", "--disable-gpu", "--no-sandbox", "--user-data-dir=\(files.path)/profile",
-                                          "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom", "file://\(page)"])
+        let rendered = try run(
+            chromium,
+            [
+                "--headless", "--disable-gpu", "--no-sandbox", "--user-data-dir=\(files.path)/profile",
+                "--host-resolver-rules=MAP * ~NOTFOUND", "--dump-dom", "file://\(page)",
+            ])
         #expect(rendered.status == 0, "\(rendered.stderr.suffix(2000))")
         // The DOM after the scripts ran, without the scripts themselves.
         let dom = rendered.stdout.replacing(/<script[^>]*>[\s\S]*?<\/script>/, with: "")
@@ -335,7 +359,9 @@ struct OpenLoopBurstTests {
         func series(_ value: (BurstReport.Second) -> Double?) -> [(Double, Double)] {
             seconds.compactMap { second in value(second).map { (Double(second.second), $0) } }
         }
-        for (name, value) in [("sent", { (s: BurstReport.Second) in Double(s.sent) }), ("answered", { Double($0.answered) }), ("scheduled", { Double($0.scheduled ?? 0) })] {
+        for (name, value) in [
+            ("sent", { (s: BurstReport.Second) in Double(s.sent) }), ("answered", { Double($0.answered) }), ("scheduled", { Double($0.scheduled ?? 0) }),
+        ] {
             let mismatch = disagreement(try rate.values(name), series(value), chart: rate)
             #expect(mismatch == nil, "rate chart, \(name): \(mismatch ?? "")")
         }
@@ -350,12 +376,16 @@ struct OpenLoopBurstTests {
         let percentiles = try #require(Chart(named: "percentiles", in: dom), "no percentile chart")
         let curve = try percentiles.values("latency")
         #expect(curve.count >= 5)
-        #expect(abs((curve.last?.1 ?? 0) / report.latencyMilliseconds.max - 1) < 0.02, "the percentile curve ends at \(curve.last?.1 ?? 0), the run's max is \(report.latencyMilliseconds.max)")
+        #expect(
+            abs((curve.last?.1 ?? 0) / report.latencyMilliseconds.max - 1) < 0.02,
+            "the percentile curve ends at \(curve.last?.1 ?? 0), the run's max is \(report.latencyMilliseconds.max)")
 
         let codes = try #require(Chart(named: "codes", in: dom), "no codes-per-window chart")
         let bars = codes.elements("rect").filter { $0["data-series"] == "codes" }.compactMap { $0["data-value"].flatMap(Int.init) }
         #expect(bars.sorted() == report.accounts[0].codesPerWindow.values.sorted() && bars.reduce(0, +) == report.ok)
-        print("html test: rendered \(dom.count) characters; rate chart \(rate.elements("circle").count) points, latency \(latency.elements("circle").count), percentiles \(curve.count), \(bars.count) window bar(s)")
+        print(
+            "html test: rendered \(dom.count) characters; rate chart \(rate.elements("circle").count) points, latency \(latency.elements("circle").count), percentiles \(curve.count), \(bars.count) window bar(s)"
+        )
     }
 }
 
@@ -367,7 +397,8 @@ struct Chart {
 
     init?(named name: String, in dom: String) {
         guard let start = dom.range(of: #"<svg[^>]*data-chart="\#(name)"[^>]*>"#, options: .regularExpression),
-              let end = dom.range(of: "</svg>", range: start.upperBound..<dom.endIndex) else { return nil }
+            let end = dom.range(of: "</svg>", range: start.upperBound..<dom.endIndex)
+        else { return nil }
         svg = String(dom[start.lowerBound..<end.upperBound])
         attributes = Chart.attributes(of: String(dom[start]))
     }
@@ -398,7 +429,8 @@ struct Chart {
                 guard coordinates.count == 2 else { continue }
                 let dataX = x[0] + (coordinates[0] - plot[0]) / (plot[2] - plot[0]) * (x[1] - x[0])
                 let fraction = (plot[3] - coordinates[1]) / (plot[3] - plot[1])
-                let dataY = log ? pow(10, Foundation.log10(y[0]) + fraction * (Foundation.log10(y[1]) - Foundation.log10(y[0]))) : y[0] + fraction * (y[1] - y[0])
+                let dataY =
+                    log ? pow(10, Foundation.log10(y[0]) + fraction * (Foundation.log10(y[1]) - Foundation.log10(y[0]))) : y[0] + fraction * (y[1] - y[0])
                 points.append((dataX, dataY))
             }
         }

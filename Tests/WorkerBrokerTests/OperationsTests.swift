@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Metrics, health, audit, reload and the secret-file rule, against the
 /// running worker.
@@ -34,7 +34,8 @@ struct OperationsTests {
     @Test("Metrics after a known number of requests; health and liveness; no code or secret in them")
     func metricsAndHealth() throws {
         let port = Self.freePort()
-        let worker = try WorkerProcess(accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]], metricsPort: port).start()
+        let worker = try WorkerProcess(accounts: ["sf-eu": (30, 6, "SHA1"), "other": (30, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"]], metricsPort: port)
+            .start()
         defer { worker.stop() }
         let requester = try Requester(requestQueue: worker.queue)
         var codes: [String] = []
@@ -102,7 +103,10 @@ struct OperationsTests {
         )
         defer {
             process.signal(SIGTERM)
-            if process.wait(timeout: 15) == nil { process.signal(SIGKILL); process.wait() }
+            if process.wait(timeout: 15) == nil {
+                process.signal(SIGKILL)
+                process.wait()
+            }
         }
         func metric(_ name: String) -> Double? {
             (try? Self.get(port, "/metrics")).flatMap { $0.status == 200 ? Self.value($0.body, name) : nil }
@@ -115,7 +119,9 @@ struct OperationsTests {
             }
             return false
         }
-        #expect(waitFor("mfa_consumers_active") { $0 >= 1 }, "the worker did not start consuming: \((try? String(contentsOfFile: worker.directory.path + "/stderr.log", encoding: .utf8)) ?? "")")
+        #expect(
+            waitFor("mfa_consumers_active") { $0 >= 1 },
+            "the worker did not start consuming: \((try? String(contentsOfFile: worker.directory.path + "/stderr.log", encoding: .utf8)) ?? "")")
         let requester = try Requester(requestQueue: worker.queue)
         #expect(try requester.ask(account: "sf-eu")?.status == "ok")
         // The request's log line and audit record are written when the

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// One test per row of the protocol, against the real broker and the real
 /// worker process. Codes are checked with oathtool, not the worker's engine.
@@ -91,13 +91,15 @@ final class ProtocolTests {
         #expect(reply.error == "forbidden")
     }
 
-    @Test("Shape errors are bad_request", arguments: [
-        ("bad JSON", #"{"account": "sf-eu""#, "application/json", "body is not valid JSON"),
-        ("oversized body", "OVERSIZED", "application/json", "body is 4097 bytes; at most 4096 are read"),
-        ("wrong content_type", #"{"account":"sf-eu"}"#, "text/plain", "content_type must be application/json"),
-        ("duplicate keys", #"{"account":"sf-eu","account":"sf-us"}"#, "application/json", "duplicate key"),
-        ("min_validity_ms as a decimal", #"{"account":"sf-eu","min_validity_ms":5000.0}"#, "application/json", "min_validity_ms must be a JSON integer"),
-    ])
+    @Test(
+        "Shape errors are bad_request",
+        arguments: [
+            ("bad JSON", #"{"account": "sf-eu""#, "application/json", "body is not valid JSON"),
+            ("oversized body", "OVERSIZED", "application/json", "body is 4097 bytes; at most 4096 are read"),
+            ("wrong content_type", #"{"account":"sf-eu"}"#, "text/plain", "content_type must be application/json"),
+            ("duplicate keys", #"{"account":"sf-eu","account":"sf-us"}"#, "application/json", "duplicate key"),
+            ("min_validity_ms as a decimal", #"{"account":"sf-eu","min_validity_ms":5000.0}"#, "application/json", "min_validity_ms must be a JSON integer"),
+        ])
     func badRequests(name: String, body: String, contentType: String, message: String) throws {
         let requester = try Requester(requestQueue: worker.queue)
         // 4097 bytes of valid JSON: refused for its size alone.
@@ -114,9 +116,11 @@ final class ProtocolTests {
     @Test("A missing correlation_id is bad_request, and the reply has none")
     func missingCorrelationID() throws {
         let requester = try Requester(requestQueue: worker.queue)
-        try requester.connection.publish(routingKey: worker.queue, properties: MessageProperties(
-            contentType: "application/json", correlationID: nil, replyTo: requester.replyQueue, userID: "rpa-bot-eu-1"
-        ), body: Array(#"{"account":"sf-eu"}"#.utf8))
+        try requester.connection.publish(
+            routingKey: worker.queue,
+            properties: MessageProperties(
+                contentType: "application/json", correlationID: nil, replyTo: requester.replyQueue, userID: "rpa-bot-eu-1"
+            ), body: Array(#"{"account":"sf-eu"}"#.utf8))
         let reply = try #require(try requester.reply(to: nil))
         #expect(reply.error == "bad_request")
         #expect(reply.text.contains("correlation_id is missing"))
@@ -145,9 +149,11 @@ final class ProtocolTests {
         defer { connection.close() }
         try connection.consume(queue: "amq.rabbitmq.reply-to", noAck: true)
         for index in 0..<5 {
-            try connection.publish(routingKey: worker.queue, properties: MessageProperties(
-                contentType: "application/json", correlationID: [UInt8(index)], replyTo: "amq.rabbitmq.reply-to", userID: "rpa-bot-eu-1"
-            ), body: Array(#"{"account":"sf-eu","min_validity_ms":0}"#.utf8))
+            try connection.publish(
+                routingKey: worker.queue,
+                properties: MessageProperties(
+                    contentType: "application/json", correlationID: [UInt8(index)], replyTo: "amq.rabbitmq.reply-to", userID: "rpa-bot-eu-1"
+                ), body: Array(#"{"account":"sf-eu","min_validity_ms":0}"#.utf8))
         }
         var replies = 0
         let deadline = Date().addingTimeInterval(10)
@@ -170,9 +176,11 @@ final class ProtocolTests {
         let connection = try Broker.connect("rpa-bot-eu-1")
         defer { connection.close() }
         try connection.consume(queue: "amq.rabbitmq.reply-to", noAck: true)
-        try connection.publish(routingKey: worker.queue, properties: MessageProperties(
-            contentType: "application/json", correlationID: [9], replyTo: "amq.rabbitmq.reply-to", userID: "rpa-bot-eu-1"
-        ), body: Array(#"{"account":"sf-eu"}"#.utf8))
+        try connection.publish(
+            routingKey: worker.queue,
+            properties: MessageProperties(
+                contentType: "application/json", correlationID: [9], replyTo: "amq.rabbitmq.reply-to", userID: "rpa-bot-eu-1"
+            ), body: Array(#"{"account":"sf-eu"}"#.utf8))
         var reply: Delivery?
         let deadline = Date().addingTimeInterval(5)
         while reply == nil && Date() < deadline {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Every command the README's front page prints, run as printed from the
 /// repository's root against a worker on the example configuration (the
@@ -49,8 +49,12 @@ struct ReadmeCommandTests {
         let example = try String(contentsOfFile: repositoryRoot + "/config/worker.example.yaml", encoding: .utf8)
         directory.write("worker.yaml", example.replacingOccurrences(of: "listen: 127.0.0.1:9464", with: "listen: off"), mode: 0o600)
         let log = directory.path + "/worker.log"
-        let worker = try ChildProcess(productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", directory.path + "/worker.yaml"], outputPath: log, errorPath: log)
-        defer { worker.signal(SIGTERM); _ = worker.wait(timeout: 15) }
+        let worker = try ChildProcess(
+            productsDirectory.appendingPathComponent("mfa-worker").path, ["run", "--config", directory.path + "/worker.yaml"], outputPath: log, errorPath: log)
+        defer {
+            worker.signal(SIGTERM)
+            _ = worker.wait(timeout: 15)
+        }
         let deadline = Date().addingTimeInterval(30)
         while !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("notice consuming"), Date() < deadline, worker.isRunning {
             usleep(50_000)

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Crashes, stops and a deleted queue: nothing lost, nothing wrong.
 @Suite("Reliability against the broker")
@@ -111,7 +111,9 @@ struct ReliabilityTests {
         let retryAfter = try #require((longReply.json["retry_after_ms"] as? NSNumber)?.int64Value)
         let nextWindow = (Int64(stopping.timeIntervalSince1970) / 300 + 1) * 300_000
         // Computed at the stop, between the signal and the exit.
-        #expect(WorkerClock.points(retryAfter, at: nextWindow, sentAt: Int64(stopping.timeIntervalSince1970 * 1000), receivedAt: Int64(stopped.timeIntervalSince1970 * 1000)))
+        #expect(
+            WorkerClock.points(
+                retryAfter, at: nextWindow, sentAt: Int64(stopping.timeIntervalSince1970 * 1000), receivedAt: Int64(stopped.timeIntervalSince1970 * 1000)))
     }
 
     @Test("A second stop signal exits at once")

@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Requests crafted by a robot with the robot permissions to wedge a worker,
 /// flood its log or audit trail, or make it publish where it should not
@@ -13,7 +13,9 @@ struct RobotAttackTests {
     }
 
     /// Publishes a request with a reply_to.
-    static func send(_ connection: AMQPConnection, queue: String, user: String = "rpa-bot-eu-1", replyTo: String, correlation: String, body: String = #"{"account":"sf-eu"}"#) throws {
+    static func send(
+        _ connection: AMQPConnection, queue: String, user: String = "rpa-bot-eu-1", replyTo: String, correlation: String, body: String = #"{"account":"sf-eu"}"#
+    ) throws {
         let properties = MessageProperties(contentType: "application/json", correlationID: Array(correlation.utf8), replyTo: replyTo, userID: user)
         try connection.publish(routingKey: queue, properties: properties, body: Array(body.utf8))
     }
@@ -26,8 +28,9 @@ struct RobotAttackTests {
         // 86 bytes 0xFF: not UTF-8 (read leniently, 258 bytes of U+FFFD, too
         // long for a routing key). Swift strings cannot hold them: amqp-publish
         // sends them, as a robot with any client could.
-        let publish = try run("/bin/bash", ["-c", #"amqp-publish --url "$URL" -r "$QUEUE" -t "$(printf '\377%.0s' $(seq 86))" -C application/json -b '{"account":"sf-eu"}'"#],
-                              environment: ["URL": "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F", "QUEUE": worker.queue, "PATH": "/usr/bin:/bin"])
+        let publish = try run(
+            "/bin/bash", ["-c", #"amqp-publish --url "$URL" -r "$QUEUE" -t "$(printf '\377%.0s' $(seq 86))" -C application/json -b '{"account":"sf-eu"}'"#],
+            environment: ["URL": "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F", "QUEUE": worker.queue, "PATH": "/usr/bin:/bin"])
         #expect(publish.status == 0, "\(publish.stderr)")
         #expect(worker.waitForLog("no usable reply_to"), "\(worker.log)")
         #expect(try Requester(requestQueue: worker.queue).ask(account: "sf-eu")?.status == "ok")
@@ -40,7 +43,10 @@ struct RobotAttackTests {
         let worker = try WorkerProcess(oncePerWindow: ["sf-eu"]).start()
         defer {
             worker.stop()
-            if let admin = try? Broker.admin() { _ = try? admin.deleteQueue(worker.turnQueue("sf-eu")); admin.close() }
+            if let admin = try? Broker.admin() {
+                _ = try? admin.deleteQueue(worker.turnQueue("sf-eu"))
+                admin.close()
+            }
         }
         let requester = try Requester(requestQueue: worker.queue)
         try requester.send(body: #"{"account":"sf-eu"}"#, correlationID: Array("reflect-request".utf8), replyTo: .some(worker.queue))
@@ -77,9 +83,12 @@ struct RobotAttackTests {
         defer { worker.stop() }
         let connection = try Broker.connect("rpa-bot-eu-1")
         defer { connection.close() }
-        let queue = try connection.declareQueue("", exclusive: true, autoDelete: true, arguments: [
-            ("x-max-length", .int(0)), ("x-overflow", .string("reject-publish")),
-        ]).queue
+        let queue = try connection.declareQueue(
+            "", exclusive: true, autoDelete: true,
+            arguments: [
+                ("x-max-length", .int(0)), ("x-overflow", .string("reject-publish")),
+            ]
+        ).queue
         for index in 0..<5 {
             try Self.send(connection, queue: worker.queue, replyTo: queue, correlation: "refused-\(index)")
         }

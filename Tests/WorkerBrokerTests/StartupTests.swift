@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Start-up failures end the process with one clear line and exit 1.
 @Suite("Worker start-up against the broker")
@@ -32,7 +32,9 @@ struct StartupTests {
             admin.close()
         }
         try admin.declareQueue(name, durable: true, arguments: [("x-queue-type", .string("quorum"))])
-        try expectFailure(WorkerProcess(queue: name), "the request queue '\(name)' exists with other arguments than the configuration gives: 406 PRECONDITION_FAILED - inequivalent arg 'x-queue-type'")
+        try expectFailure(
+            WorkerProcess(queue: name),
+            "the request queue '\(name)' exists with other arguments than the configuration gives: 406 PRECONDITION_FAILED - inequivalent arg 'x-queue-type'")
     }
 
     @Test("A bad configuration")

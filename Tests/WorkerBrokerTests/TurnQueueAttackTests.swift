@@ -1,7 +1,7 @@
 import AMQP
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The turn queues under attack by a robot with the README's robot
 /// permissions (configure and read `^amq\.gen-.*`, write `^amq\.default$`):
@@ -34,10 +34,12 @@ struct TurnQueueAttackTests {
     /// Publishes a turn-queue message as `robot` (its own user_id: the
     /// broker refuses any other).
     static func forge(_ robot: Requester, into queue: String, type: String, body: String, messageID: String? = nil) throws {
-        try robot.connection.publish(routingKey: queue, properties: MessageProperties(
-            contentType: "application/json", deliveryMode: .persistent, correlationID: Array("forged-\(UUID().uuidString)".utf8),
-            replyTo: robot.replyQueue, messageID: messageID, type: type, userID: robot.user
-        ), body: Array(body.utf8))
+        try robot.connection.publish(
+            routingKey: queue,
+            properties: MessageProperties(
+                contentType: "application/json", deliveryMode: .persistent, correlationID: Array("forged-\(UUID().uuidString)".utf8),
+                replyTo: robot.replyQueue, messageID: messageID, type: type, userID: robot.user
+            ), body: Array(body.utf8))
     }
 
     static func forgedTurn(requester: String = "rpa-bot-eu-1", account: String = "sf-eu", received: String = "\(now())") -> String {
@@ -80,9 +82,11 @@ struct TurnQueueAttackTests {
         try Self.forge(attacker, into: first.turnQueue("sf-eu"), type: "mfa-turn-request", body: poison)
         let workerLogin = try Broker.connect("mfa-worker")
         defer { workerLogin.close() }
-        try workerLogin.publish(routingKey: first.turnQueue("sf-eu"), properties: MessageProperties(
-            deliveryMode: .persistent, correlationID: [1], replyTo: attacker.replyQueue, type: "mfa-turn-request", userID: "mfa-worker"
-        ), body: Array(poison.utf8))
+        try workerLogin.publish(
+            routingKey: first.turnQueue("sf-eu"),
+            properties: MessageProperties(
+                deliveryMode: .persistent, correlationID: [1], replyTo: attacker.replyQueue, type: "mfa-turn-request", userID: "mfa-worker"
+            ), body: Array(poison.utf8))
 
         let second = try WorkerProcess(
             accounts: ["sf-eu": (Self.period, 6, "SHA1"), "sf-us": (Self.period, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu", "sf-us"]],
@@ -98,7 +102,9 @@ struct TurnQueueAttackTests {
         #expect(try attacker.replies(count: 1, timeout: 1).isEmpty)
     }
 
-    @Test("3. A forged record of the next 2,880 windows and a forged turn for another account: dropped; an allowed request gets the current window; the turn thread never reconnects")
+    @Test(
+        "3. A forged record of the next 2,880 windows and a forged turn for another account: dropped; an allowed request gets the current window; the turn thread never reconnects"
+    )
     func denialOfService() throws {
         let port = OperationsTests.freePort()
         let worker = try Self.worker(metricsPort: port).start()
@@ -106,7 +112,8 @@ struct TurnQueueAttackTests {
         let attacker = try Requester("rpa-bot-eu-2", requestQueue: worker.queue)
         let current = Self.now() / 1000 / Int64(Self.period)
         let windows = (current..<current + 2880).map(String.init).joined(separator: ",")
-        try Self.forge(attacker, into: worker.turnQueue("sf-eu"), type: "mfa-turn-record", body: #"{"holder":"forged","account":"sf-eu","windows":[\#(windows)]}"#)
+        try Self.forge(
+            attacker, into: worker.turnQueue("sf-eu"), type: "mfa-turn-record", body: #"{"holder":"forged","account":"sf-eu","windows":[\#(windows)]}"#)
         try Self.forge(attacker, into: worker.turnQueue("sf-eu"), type: "mfa-turn-request", body: Self.forgedTurn(account: "sf-us"))
         try Self.forge(attacker, into: worker.turnQueue("sf-eu"), type: "mfa-turn-fence", body: "", messageID: "forged-fence")
         var metrics = ""
@@ -159,7 +166,9 @@ struct TurnQueueAttackTests {
         #expect(real.declare == madeUp.declare && real.returned == madeUp.returned)
     }
 
-    @Test("5. One robot holds at most max_per_requester windows of an account: past them busy at once; after it leaves, the next robot waits no longer than those windows")
+    @Test(
+        "5. One robot holds at most max_per_requester windows of an account: past them busy at once; after it leaves, the next robot waits no longer than those windows"
+    )
     func capPerRequester() throws {
         // 30 s windows, the current one taken first: the greedy robot's
         // windows all lie ahead, so none is answered (and its place freed)
@@ -167,7 +176,8 @@ struct TurnQueueAttackTests {
         let period: Int64 = 30
         let worker = try WorkerProcess(
             accounts: ["sf-eu": (Int(period), 6, "SHA1"), "sf-us": (Int(period), 6, "SHA1")],
-            allow: ["rpa-bot-eu-1": ["sf-eu"], "rpa-bot-eu-2": ["sf-eu"]], extra: "turns: {max_per_requester: 3}", workers: 1, oncePerWindow: ["sf-eu", "sf-us"]
+            allow: ["rpa-bot-eu-1": ["sf-eu"], "rpa-bot-eu-2": ["sf-eu"]], extra: "turns: {max_per_requester: 3}", workers: 1,
+            oncePerWindow: ["sf-eu", "sf-us"]
         ).start()
         defer { Self.cleanUp(worker) }
         let robot = try Requester("rpa-bot-eu-1", requestQueue: worker.queue)
