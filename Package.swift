@@ -7,7 +7,7 @@ let package = Package(
         .executable(name: "mfa-worker", targets: ["mfa-worker"]),
         .executable(name: "mfa-echo-responder", targets: ["mfa-echo-responder"]),
         .library(name: "TOTP", targets: ["TOTP"]),
-        .library(name: "MFAClient", targets: ["MFAClient"]),
+        .library(name: "MFAClient", targets: ["MFAClient", "MFABroker"]),
         // For Benchmarks/Micro, a package of its own.
         .library(name: "MFAWorkerCore", targets: ["MFAWorkerCore", "MFAProtocol", "MFAConfig"]),
     ],
