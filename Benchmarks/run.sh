@@ -52,6 +52,7 @@ mkdir -p "$work/secrets"
 cp config/secrets/sf-automation-eu.key "$work/secrets/key"
 chmod 600 "$work/secrets/key"
 echo demo-worker-password > "$work/password"
+chmod 600 "$work/password"
 cat > "$work/worker.yaml" <<YAML
 broker:
   url: amqp://mfa-worker@127.0.0.1:5672/%2F
@@ -83,10 +84,19 @@ sed -e "s/publisher_confirms: .*/publisher_confirms: false/" -e "s/name: $worker
 pids+=("$!")
 "$bin/mfa-echo-responder" --queue "$echo_queue" --threads 2 --prefetch 64 > "$work/echo.log" 2>&1 &
 pids+=("$!")
-for _ in $(seq 1 100); do
-    grep -q "notice consuming" "$work/worker.log" 2>/dev/null && grep -q "notice consuming" "$work/worker-nc.log" 2>/dev/null && grep -q "consuming" "$work/echo.log" 2>/dev/null && break
+ready=false
+for _ in $(seq 1 300); do
+    if grep -q "notice consuming" "$work/worker.log" 2>/dev/null && grep -q "notice consuming" "$work/worker-nc.log" 2>/dev/null && grep -q "consuming" "$work/echo.log" 2>/dev/null; then
+        ready=true
+        break
+    fi
     sleep 0.1
 done
+if ! $ready; then
+    echo "bench: a worker or the responder did not start consuming within 30 s:" >&2
+    tail -n 5 "$work/worker.log" "$work/worker-nc.log" "$work/echo.log" >&2
+    exit 1
+fi
 
 export MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F
 burst() { # queue, then burst options; prints the JSON report

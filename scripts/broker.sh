@@ -4,7 +4,7 @@
 #
 #   scripts/broker.sh start     start the node (no-op when it answers already)
 #   scripts/broker.sh stop      stop it
-#   scripts/broker.sh status    exit 0 when it answers
+#   scripts/broker.sh status    says whether it answers (exit 0 when it does)
 #   scripts/broker.sh restart   stop, then start
 #   scripts/broker.sh ctl ARGS  rabbitmqctl against it
 #
@@ -85,7 +85,7 @@ stop() {
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    status) answers ;;
+    status) if answers; then echo "broker: $node answers on 127.0.0.1:$port"; else echo "broker: $node does not answer"; exit 1; fi ;;
     restart) stop; start ;;
     ctl) shift; ctl "$@" ;;
     *) sed -n '2,14p' "$0"; exit 2 ;;

@@ -2,6 +2,8 @@
 # Installs what mfa-worker needs from Debian (and pika from PyPI for the
 # foreign-client tests), skipping what is already there. Debian 12 (bookworm).
 #   scripts/install-deps.sh            build, test and demo dependencies
+#   scripts/install-deps.sh --run      only what building and running the worker
+#                                      and the Python example need (scripts/run.sh)
 # The example robots (examples/README.md) need a JDK, Go and Mono with each
 # one's RabbitMQ client from Debian; the test suite builds and runs them.
 # prometheus gives promtool and the server the alert tests scrape a worker with;
@@ -11,11 +13,13 @@
 # (docker-compose only validates docker/compose.yaml; no Docker engine is needed.)
 set -euo pipefail
 
+run_packages=(librabbitmq-dev libssl-dev zlib1g-dev pkg-config rabbitmq-server python3 python3-pip)
 packages=(librabbitmq-dev libssl-dev zlib1g-dev pkg-config rabbitmq-server amqp-tools oathtool python3 python3-pip curl openssl docker-compose
     default-jdk-headless librabbitmq-client-java libslf4j-java
     golang-go golang-github-rabbitmq-amqp091-go-dev
     mono-mcs mono-runtime libmono-rabbitmq4.0-cil libmono-system-json4.0-cil
     prometheus lintian dpkg-dev systemd adduser chromium)
+if [ "${1:-}" = --run ]; then packages=("${run_packages[@]}"); fi
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+scripts/install-deps.sh --run
 
 config=${MFA_WORKER_CONFIG:-}
 if [ -z "$config" ]; then

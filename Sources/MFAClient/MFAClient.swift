@@ -33,7 +33,8 @@ public final class MFAClient: Sendable {
 
     deinit { close() }
 
-    /// The current code of `account`, valid for at least `minValidity`.
+    /// The current code of `account`, valid for at least `minValidity` (nil:
+    /// the worker's default, `reply.default_min_validity_ms`).
     ///
     /// - Throws: ``MFAClientError``: the worker's refusals by kind,
     ///   `timeout` when no answer came within `timeout`, `connectionFailed`
@@ -50,11 +51,12 @@ public final class MFAClient: Sendable {
     ///   timeouts), so that the worker never spends a window on a caller that
     ///   has given up.
     public func code(
-        for account: String, minValidity: Duration = .zero, maxWait: Duration? = nil, timeout: Duration = .seconds(10)
+        for account: String, minValidity: Duration? = nil, maxWait: Duration? = nil, timeout: Duration = .seconds(10)
     ) async throws(MFAClientError) -> MFACode {
         let id = shared.nextCorrelationID()
         let deadline = ClientClock.now() + max(1, timeout.milliseconds)
-        let minValidityMilliseconds = minValidity == .zero ? nil : minValidity.milliseconds
+        // nil: the worker's default (reply.default_min_validity_ms).
+        let minValidityMilliseconds = minValidity?.milliseconds
         let result: Result<MFACode, MFAClientError> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let pending = PendingCall(

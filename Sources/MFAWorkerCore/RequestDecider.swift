@@ -278,7 +278,7 @@ public struct RequestDecider: Sendable {
 
 /// The messages of error replies: constants, one line each, never a secret.
 public enum Messages {
-    public static let forbidden = "requester is not allowed this account"
+    public static let forbidden = "requester is not allowed this account, or there is no such account"
     public static let noUserID = "request has no user_id; set it to the user you log in as"
     public static let correlationIDMissing = "correlation_id is missing"
     public static let correlationIDTooLong = "correlation_id is longer than 128 bytes"

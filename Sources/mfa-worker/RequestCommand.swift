@@ -30,7 +30,7 @@ struct RequestCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("How long the worker may hold the request for its window; later is busy (default: the timeout less a second).", valueName: "ms"))
     var maxWaitMs: Int?
 
-    @Option(help: ArgumentHelp("Seconds to wait for the reply (default 10).", valueName: "seconds"))
+    @Option(help: ArgumentHelp("Seconds to wait for the reply.", valueName: "seconds"))
     var timeout: Double = 10
 
     @Flag(help: "Print the whole reply as JSON.")
@@ -50,7 +50,7 @@ struct RequestCommand: AsyncParsableCommand {
         do {
             let code = try await client.code(
                 for: account,
-                minValidity: .milliseconds(minValidityMs ?? 0),
+                minValidity: minValidityMs.map { .milliseconds($0) },
                 maxWait: maxWaitMs.map { .milliseconds($0) },
                 timeout: .milliseconds(Int64(timeout * 1000))
             )
@@ -63,6 +63,9 @@ struct RequestCommand: AsyncParsableCommand {
             }
         } catch {
             StandardError.print(error.description)
+            if case .connectionFailed(let reason) = error, reason.contains("refused the login") {
+                StandardError.print("check the user and password: MFA_BROKER_URL or --url, --password-file, --password-env (with --config, --user names the robot)")
+            }
             throw ExitCode(Self.exitStatus(error))
         }
     }

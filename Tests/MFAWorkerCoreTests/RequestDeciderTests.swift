@@ -70,7 +70,7 @@ struct RequestDeciderTests {
         #expect(unknown?.outcome == .forbidden)
         #expect(unknown?.body == notAllowed?.body)
         #expect(unknown?.expirationMilliseconds == notAllowed?.expirationMilliseconds)
-        #expect(text(unknown) == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account"}"#)
+        #expect(text(unknown) == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account, or there is no such account"}"#)
         // An unknown requester reads the same.
         let stranger = reply(decider.decide(request(#"{"account":"sf-eu"}"#, user: "bot-9"), now: Self.now))
         #expect(stranger?.body == unknown?.body)

@@ -60,7 +60,7 @@ struct ClientTests {
         }
         #expect(!"\(codes[0])".contains(codes[0].code))
 
-        await #expect(throws: MFAClientError.forbidden(message: "requester is not allowed this account")) {
+        await #expect(throws: MFAClientError.forbidden(message: "requester is not allowed this account, or there is no such account")) {
             try await client.code(for: "other")
         }
         await #expect(throws: MFAClientError.badRequest(message: "min_validity_ms must be at most 29000 for this account")) {
@@ -201,7 +201,7 @@ struct ClientTests {
 
         let forbidden = try mfaWorker("request", "--account", "other", "--queue", worker.queue, environment: environment)
         #expect(forbidden.status == 2)
-        #expect(forbidden.stderr == "forbidden: requester is not allowed this account\n")
+        #expect(forbidden.stderr == "forbidden: requester is not allowed this account, or there is no such account\n")
         let bad = try mfaWorker("request", "--account", "sf-eu", "--min-validity-ms", "30000", "--queue", worker.queue, environment: environment)
         #expect(bad.status == 3)
 

@@ -38,6 +38,6 @@ struct ExampleTests {
 
         let refused = try run("/bin/bash", [script, "other"], environment: environment)
         #expect(refused.status == 2)
-        #expect(refused.stderr.contains("not allowed: ask for other to be added"))
+        #expect(refused.stderr.contains("not allowed, or no such account: check the name other"))
     }
 }

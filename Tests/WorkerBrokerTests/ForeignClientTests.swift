@@ -59,7 +59,7 @@ struct ForeignClientTests {
 
         let forbidden = try get(["--account", "other", "--queue", worker.queue])
         #expect(forbidden.status == 2)
-        #expect(forbidden.stderr == "forbidden: requester is not allowed this account\n")
+        #expect(forbidden.stderr == "forbidden: requester is not allowed this account, or there is no such account\n")
         #expect(forbidden.stdout.isEmpty)
 
         let bad = try get(["--account", "sf-eu", "--min-validity-ms", "40000", "--queue", worker.queue])

@@ -80,7 +80,7 @@ final class ProtocolTests {
         #expect(notAllowed.error == "forbidden")
         #expect(notAllowed.delivery.body == unknown.delivery.body)
         #expect(notAllowed.properties.expiration == unknown.properties.expiration)
-        #expect(notAllowed.text == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account"}"#)
+        #expect(notAllowed.text == #"{"status":"error","error":"forbidden","message":"requester is not allowed this account, or there is no such account"}"#)
     }
 
     @Test("A request without user_id is forbidden")

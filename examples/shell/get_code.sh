@@ -18,7 +18,7 @@ code=$("$mfa_worker" request --account "$account" --min-validity-ms 5000 --timeo
 status=$?
 case $status in
     0) echo "$code" ;;
-    2) echo "not allowed: ask for $account to be added to this robot's allowlist" >&2 ;;
+    2) echo "not allowed, or no such account: check the name $account, or ask for it on this robot's allowlist" >&2 ;;
     4) echo "rate limited: try again shortly" >&2 ;;
     7) echo "no answer: is the worker running?" >&2 ;;
     8) echo "cannot reach the broker (or the login was refused)" >&2 ;;
