@@ -93,7 +93,8 @@ struct CodeCommand: ParsableCommand {
             var info = stat()
             if stat(path, &info) == 0, info.st_mode & 0o077 != 0 {
                 StandardError.print(
-                    "warning: \(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); the worker refuses it unless its configuration sets allow_loose_secret_files")
+                    "warning: \(path) is accessible by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); the worker refuses it unless its configuration sets allow_loose_secret_files"
+                )
             }
         }
         let keyText: KeyText

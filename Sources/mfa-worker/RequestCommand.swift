@@ -64,7 +64,8 @@ struct RequestCommand: AsyncParsableCommand {
         } catch {
             StandardError.print(error.description)
             if case .connectionFailed(let reason) = error, reason.contains("refused the login") {
-                StandardError.print("check the user and password: MFA_BROKER_URL or --url, --password-file, --password-env (with --config, --user names the robot)")
+                StandardError.print(
+                    "check the user and password: MFA_BROKER_URL or --url, --password-file, --password-env (with --config, --user names the robot)")
             }
             throw ExitCode(Self.exitStatus(error))
         }
