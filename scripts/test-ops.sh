@@ -106,19 +106,19 @@ done
 runuser -u mfa-worker -- cat /etc/mfa-worker/worker.yaml >/dev/null || fail "mfa-worker cannot read its configuration"
 ! runuser -u mfa-worker -- cat /etc/mfa-worker/amqp-password >/dev/null 2>&1 || fail "mfa-worker can read the password file itself"
 ! runuser -u nobody -- cat /etc/mfa-worker/worker.yaml >/dev/null 2>&1 || fail "others can read the configuration"
-mfa-worker check-config --config /etc/mfa-worker/worker.yaml >/dev/null || fail "check-config refuses the installed configuration"
+/usr/bin/mfa-worker check-config --config /etc/mfa-worker/worker.yaml >/dev/null || fail "check-config refuses the installed configuration"
 echo "ops: systemd-analyze verify (installed unit)"
 systemd-analyze verify /lib/systemd/system/mfa-worker.service
 
 # An operator's first steps, as docs/operations.md gives them: enrol an
 # account as mfa-worker (the key is a random one; nothing is printed),
 # allow it, check the configuration.
-head -c 20 /dev/urandom | base32 | runuser -u mfa-worker -- mfa-worker enroll ops-check --config /etc/mfa-worker/worker.yaml >/dev/null \
+head -c 20 /dev/urandom | base32 | runuser -u mfa-worker -- /usr/bin/mfa-worker enroll ops-check --config /etc/mfa-worker/worker.yaml >/dev/null \
     || fail "enroll as mfa-worker failed"
 [ "$(stat -c '%U %a' /etc/mfa-worker/secrets/ops-check.key)" = "mfa-worker 600" ] || fail "the enrolled key is not mfa-worker's alone"
 sed -i -e 's/^accounts: {}$/accounts:\n  ops-check: {secret_file: secrets\/ops-check.key}/' \
     -e 's/^allow: {}$/allow:\n  rpa-bot-eu-1: [ops-check]/' /etc/mfa-worker/worker.yaml
-mfa-worker check-config --config /etc/mfa-worker/worker.yaml | grep -q '^accounts (1):' \
+/usr/bin/mfa-worker check-config --config /etc/mfa-worker/worker.yaml | grep -q '^accounts (1):' \
     || fail "check-config does not take the enrolled account"
 
 # The installed binary serves as the unprivileged user with the package's
@@ -143,7 +143,7 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 grep -q 'notice consuming' "$scratch/worker.log" || { cat "$scratch/worker.log" >&2; fail "the installed worker did not start consuming as mfa-worker"; }
-runuser -u mfa-worker -- mfa-worker health --config "$scratch/worker.yaml" >/dev/null || fail "mfa-worker health: not healthy"
+runuser -u mfa-worker -- /usr/bin/mfa-worker health --config "$scratch/worker.yaml" >/dev/null || fail "mfa-worker health: not healthy"
 mfa-worker request --account ops-check --url "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F" --queue "$queue" --timeout 20 >/dev/null \
     || fail "no code from the installed worker"
 kill -TERM "$worker_pid"

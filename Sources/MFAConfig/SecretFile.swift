@@ -10,7 +10,8 @@ import Glibc
 /// The path is resolved once; the file it names is opened without following
 /// a further link, and everything is checked on the opened descriptor
 /// (`fstat`) before the bytes are read from that same descriptor: a regular
-/// file, owned by this user or root, with no permission bit for group or
+/// file, owned by this user or root (or, read by root, by the user who owns
+/// its folder), with no permission bit for group or
 /// others (unless `allow_loose_secret_files`), in folders that group or
 /// others cannot write (the folder of the link, and of the file it leads
 /// to; a sticky folder such as /tmp is fine). The checks never read or
@@ -80,7 +81,7 @@ public enum SecretFile {
         fstat(descriptor, &info)
         let problem: String? = {
             guard (info.st_mode & S_IFMT) == S_IFREG else { return "\(path) is not a regular file" }
-            guard info.st_uid == geteuid() || info.st_uid == 0 else {
+            guard info.st_uid == geteuid() || info.st_uid == 0 || rootReadsOwnersFolder(target: target, owner: info.st_uid) else {
                 return "\(path) belongs to another user (uid \(info.st_uid)); it must be this user's (uid \(geteuid())) or root's"
             }
             let mode = info.st_mode & 0o777
@@ -98,14 +99,26 @@ public enum SecretFile {
         return descriptor
     }
 
+    /// Root (check-config run by an operator on the service user's files)
+    /// also accepts a file whose owner owns the folder it is in: that user
+    /// could replace the file through the folder anyway, so trusting the file
+    /// trusts nobody new. A file some other user owns, in root's folder or
+    /// the service user's, is still refused.
+    private static func rootReadsOwnersFolder(target: String, owner: uid_t) -> Bool {
+        guard geteuid() == 0 else { return false }
+        var folder = stat()
+        guard stat(folderPath(of: target), &folder) == 0 else { return false }
+        return folder.st_uid == owner
+    }
+
+    private static func folderPath(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
     /// Anyone who may write a file's folder may replace the file.
     private static func checkFolder(of path: String, error makeError: (String) -> ConfigurationError) throws(ConfigurationError) {
-        var folder = path
-        if let slash = folder.lastIndex(of: "/") {
-            folder = slash == folder.startIndex ? "/" : String(folder[..<slash])
-        } else {
-            folder = "."
-        }
+        let folder = folderPath(of: path)
         var info = stat()
         guard stat(folder, &info) == 0 else { return }
         let mode = info.st_mode

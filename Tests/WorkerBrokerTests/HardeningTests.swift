@@ -38,6 +38,19 @@ struct HardeningTests {
         try expectRefused(worker, "secrets/sf-eu.key belongs to another user (uid 65534)")
     }
 
+    @Test(
+        "Root reads a key whose owner also owns its folder (the packaged layout: check-config by an operator); not one in root's folder",
+        .enabled(if: geteuid() == 0, "only root may chown"))
+    func rootReadsServiceUsersFolder() throws {
+        let worker = WorkerProcess()
+        let secrets = worker.directory.path + "/secrets"
+        chown(secrets + "/sf-eu.key", 65534, 65534)
+        chown(secrets, 65534, 65534)
+        let served = try worker.start()
+        defer { served.stop() }
+        #expect(try Requester(requestQueue: served.queue).ask(account: "sf-eu")?.status == "ok")
+    }
+
     @Test("A password file that group or others may read is refused, like a key")
     func loosePasswordFile() throws {
         let worker = WorkerProcess()
