@@ -439,7 +439,7 @@ final class ConnectionDriver {
         defer { result.records.append(record) }
         // The protocol's own reader: the same strict JSON as the worker's.
         switch ReplyMessage.decode(delivery.body) {
-        case .code(_, let code, _, _, let start, _, _):
+        case .code(_, let code, _, _, let start, _, _, _, _):
             result.ok += 1
             result.accounts[account].ok += 1
             _ = result.accounts[account].waits.record(micros)

@@ -5,9 +5,11 @@ import MFAProtocol
 public enum CodeReplyParser {
     public static func parse(_ body: [UInt8]) -> Result<MFACode, MFAClientError> {
         switch ReplyMessage.decode(body) {
-        case .code(let account, let code, let digits, let period, let start, let end, let expires):
+        case .code(let account, let code, let digits, let period, let start, let end, let expires, let username, let pool):
             return .success(
-                MFACode(code: code, account: account, digits: digits, period: period, windowStart: start, windowEnd: end, expiresIn: .milliseconds(expires)))
+                MFACode(
+                    code: code, account: account, digits: digits, period: period, windowStart: start, windowEnd: end, expiresIn: .milliseconds(expires),
+                    username: username, pool: pool))
         case .error(let kind, let message, let retryAfterMilliseconds):
             let retryAfter = retryAfterMilliseconds.map { Duration.milliseconds($0) }
             switch kind {

@@ -14,8 +14,16 @@ public struct MFACode: Sendable, Equatable, CustomStringConvertible {
     public let windowEnd: Int64
     /// Time left in the window when the worker answered.
     public let expiresIn: Duration
+    /// Whom to log in as, when the account has a `username` configured.
+    public let username: String?
+    /// The pool asked for, when the request named one (``account`` is then
+    /// the member the worker chose).
+    public let pool: String?
 
-    public init(code: String, account: String, digits: Int, period: Int, windowStart: Int64, windowEnd: Int64, expiresIn: Duration) {
+    public init(
+        code: String, account: String, digits: Int, period: Int, windowStart: Int64, windowEnd: Int64, expiresIn: Duration, username: String? = nil,
+        pool: String? = nil
+    ) {
         self.code = code
         self.account = account
         self.digits = digits
@@ -23,6 +31,8 @@ public struct MFACode: Sendable, Equatable, CustomStringConvertible {
         self.windowStart = windowStart
         self.windowEnd = windowEnd
         self.expiresIn = expiresIn
+        self.username = username
+        self.pool = pool
     }
 
     public var description: String {

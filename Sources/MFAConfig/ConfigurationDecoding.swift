@@ -350,11 +350,26 @@ extension WorkerConfiguration {
             let digits = try account.optional("digits")?.int(in: TOTPParameters.allowedDigits)
             let period = try account.optional("period")?.int(in: TOTPParameters.allowedPeriods)
             let issue = try account.optional("issue").map { (value) throws(ConfigurationError) in try oneOf(value, IssueMode.self) } ?? .shared
+            let username = try account.optional("username").map { (value) throws(ConfigurationError) in try loginName(value) }
+            let site = try account.optional("site").map { (value) throws(ConfigurationError) in try oneOf(value, Site.self) }
             try account.finish()
             accounts.append(
-                AccountSettings(name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, issue: issue, line: accountValue.line))
+                AccountSettings(
+                    name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, issue: issue, username: username, site: site,
+                    line: accountValue.line))
         }
         return accounts
+    }
+
+    /// A login name as sites spell them (an e-mail address, for
+    /// Salesforce): 1 to 255 bytes, none of the controls, separators and
+    /// bidirectional marks that no log line may hold raw.
+    private static func loginName(_ value: YAMLValue) throws(ConfigurationError) -> String {
+        let text = try value.nonEmptyString()
+        guard text.utf8.count <= 255, !text.unicodeScalars.contains(where: JSONText.isLineBreaking) else {
+            throw value.error("a username is 1 to 255 bytes with no control, line-separator or bidirectional characters")
+        }
+        return text
     }
 
     private static func allowlist(_ value: YAMLValue, accounts: [AccountSettings]) throws(ConfigurationError) -> Allowlist {

@@ -7,11 +7,14 @@ public struct Account: Sendable, CustomStringConvertible {
     public let name: String
     public let generator: TOTPGenerator
     public let issue: IssueMode
+    /// The login the code is for, sent in replies (none: not sent).
+    public let username: String?
 
-    public init(name: String, generator: TOTPGenerator, issue: IssueMode = .shared) {
+    public init(name: String, generator: TOTPGenerator, issue: IssueMode = .shared, username: String? = nil) {
         self.name = name
         self.generator = generator
         self.issue = issue
+        self.username = username
     }
 
     public var parameters: TOTPParameters { generator.parameters }
@@ -203,6 +206,13 @@ struct SecretLoader {
             throw fail("", error.description)
         }
 
+        if let site = settings.site, parameters != site.parameters {
+            throw fail(
+                "site",
+                "\(site.rawValue) accepts \(site.parameters) only; this account's parameters are \(parameters) (from algorithm/digits/period or the secret's otpauth URI)"
+            )
+        }
+
         var warning: String?
         switch KeyStrength(keyText.key) {
         case .tooShort(let bits):
@@ -211,9 +221,12 @@ struct SecretLoader {
         case .weak(let bits):
             warning = "\(keyPath): the key has \(bits) bits, under the \(KeyStrength.recommendedBits) that RFC 4226 asks for"
         case .acceptable:
-            break
+            if let site = settings.site, keyText.key.bitCount < site.keyBits {
+                warning = "\(keyPath): the key has \(keyText.key.bitCount) bits; \(site.rawValue) issues \(site.keyBits)-bit keys: was it copied whole?"
+            }
         }
-        return (Account(name: settings.name, generator: TOTPGenerator(key: keyText.key, parameters: parameters), issue: settings.issue), warning)
+        let generator = TOTPGenerator(key: keyText.key, parameters: parameters)
+        return (Account(name: settings.name, generator: generator, issue: settings.issue, username: settings.username), warning)
     }
 }
 

@@ -206,8 +206,49 @@ public struct AccountSettings: Sendable, Equatable {
     public var period: Int?
     /// Who may have each window's code.
     public var issue: IssueMode = .shared
+    /// The login the code is for (`username`), sent in replies so that a
+    /// robot handed a pool member knows whom to log in as.
+    public var username: String?
+    /// The site whose rules the account's parameters must keep (`site`).
+    public var site: Site?
     /// Line of the account in the file, for messages.
     public var line: Int?
+
+    public init(
+        name: String, secret: SecretSource, algorithm: HashAlgorithm? = nil, digits: Int? = nil, period: Int? = nil, issue: IssueMode = .shared,
+        username: String? = nil, site: Site? = nil, line: Int? = nil
+    ) {
+        self.name = name
+        self.secret = secret
+        self.algorithm = algorithm
+        self.digits = digits
+        self.period = period
+        self.issue = issue
+        self.username = username
+        self.site = site
+        self.line = line
+    }
+}
+
+/// A site whose TOTP rules an account is checked against (`accounts.NAME.site`).
+public enum Site: String, Sendable, CaseIterable {
+    /// Salesforce's authenticator-app verification: SHA1, 6 digits, 30 s;
+    /// its own keys are 160-bit.
+    case salesforce
+
+    /// The only parameters the site accepts.
+    public var parameters: TOTPParameters {
+        switch self {
+        case .salesforce: .default
+        }
+    }
+
+    /// The key length the site itself issues; shorter keys are warned about.
+    public var keyBits: Int {
+        switch self {
+        case .salesforce: 160
+        }
+    }
 }
 
 /// How an account hands out the code of a window.

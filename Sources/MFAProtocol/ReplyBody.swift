@@ -2,16 +2,17 @@ import TOTP
 
 /// Writes reply bodies as compact JSON into a reusable buffer.
 ///
-/// Everything written is either a constant, a number, or an account name
-/// whose syntax (`A-Z a-z 0-9 . _ @ -`) needs no escaping; messages are
-/// constants of this file and the decoder's, so the writer needs no
-/// general escaping.
+/// Account and pool names have a syntax (`A-Z a-z 0-9 . _ @ -`) that needs
+/// no escaping; a `username` (from the configuration) and messages are
+/// escaped.
 public enum ReplyBody {
-    /// `{"status":"ok","account":...,"code":...,"digits":...,"period":...,
-    /// "window_start":...,"window_end":...,"expires_in_ms":...}`
+    /// `{"status":"ok","account":...[,"pool":...][,"username":...],"code":...,
+    /// "digits":...,"period":...,"window_start":...,"window_end":...,"expires_in_ms":...}`
     public static func success(
         into buffer: inout [UInt8],
         account: String,
+        pool: String? = nil,
+        username: String? = nil,
         code: OneTimeCode,
         period: Int,
         window: TOTPWindow,
@@ -20,6 +21,14 @@ public enum ReplyBody {
         buffer.removeAll(keepingCapacity: true)
         buffer.append(contentsOf: #"{"status":"ok","account":""#.utf8)
         buffer.append(contentsOf: account.utf8)
+        if let pool {
+            buffer.append(contentsOf: #"","pool":""#.utf8)
+            buffer.append(contentsOf: pool.utf8)
+        }
+        if let username {
+            buffer.append(contentsOf: #"","username":""#.utf8)
+            JSONText.appendEscaped(username, to: &buffer)
+        }
         buffer.append(contentsOf: #"","code":""#.utf8)
         buffer.append(contentsOf: code.asciiDigits)
         buffer.append(contentsOf: #"","digits":"#.utf8)

@@ -2,8 +2,12 @@
 /// the protocol's strict JSON reader; fields a later version may add are
 /// read and ignored.
 public enum ReplyMessage: Sendable, Equatable {
-    /// `{"status":"ok",...}`: the code of the window `[windowStart, windowEnd)`.
-    case code(account: String, code: String, digits: Int, period: Int, windowStart: Int64, windowEnd: Int64, expiresInMilliseconds: Int64)
+    /// `{"status":"ok",...}`: the code of the window `[windowStart, windowEnd)`;
+    /// `username` when the account has one, `pool` when the request named a
+    /// pool (`account` is then the member chosen).
+    case code(
+        account: String, code: String, digits: Int, period: Int, windowStart: Int64, windowEnd: Int64, expiresInMilliseconds: Int64,
+        username: String?, pool: String?)
     /// `{"status":"error","error":...}`; `kind` as sent (a client treats a
     /// kind it does not know as an error with a message).
     case error(kind: String, message: String, retryAfterMilliseconds: Int64?)
@@ -17,6 +21,7 @@ public enum ReplyMessage: Sendable, Equatable {
         guard body.count <= 64 * 1024 else { return nil }
         var status: String?, kind: String?, message: String?, account: String?, code: String?
         var digits: Int?, period: Int?, start: Int?, end: Int?, expires: Int?, retryAfter: Int?
+        var username: String?, pool: String?
         let valid = RequestBodyDecoder.readObject(body) { parser, key throws(RequestBodyError) in
             let bytes = parser.bytes
             if key.equals("status", in: bytes) {
@@ -41,6 +46,10 @@ public enum ReplyMessage: Sendable, Equatable {
                 expires = try parser.parseInteger(upTo: largestNumber)
             } else if key.equals("retry_after_ms", in: bytes) {
                 retryAfter = try parser.parseInteger(upTo: largestNumber)
+            } else if key.equals("username", in: bytes) {
+                username = try parser.parseText()
+            } else if key.equals("pool", in: bytes) {
+                pool = try parser.parseText()
             } else {
                 try parser.parseValue()
             }
@@ -51,7 +60,7 @@ public enum ReplyMessage: Sendable, Equatable {
             guard let account, let code, let digits, let period, let start, let end, let expires else { return nil }
             return .code(
                 account: account, code: code, digits: digits, period: period, windowStart: Int64(start), windowEnd: Int64(end),
-                expiresInMilliseconds: Int64(expires))
+                expiresInMilliseconds: Int64(expires), username: username, pool: pool)
         case "error":
             guard let kind else { return nil }
             return .error(kind: kind, message: message ?? "", retryAfterMilliseconds: retryAfter.map(Int64.init))

@@ -205,7 +205,9 @@ public struct RequestDecider: Sendable {
     private mutating func success(_ account: Account, window: TOTPWindow, _ context: ReplyContext) -> Reply {
         let code = code(of: account, in: window)
         let left = window.millisecondsLeft(at: context.now)
-        ReplyBody.success(into: &buffer, account: account.name, code: code, period: account.parameters.period, window: window, expiresInMilliseconds: left)
+        ReplyBody.success(
+            into: &buffer, account: account.name, username: account.username, code: code, period: account.parameters.period, window: window,
+            expiresInMilliseconds: left)
         return Reply(
             routingKey: context.replyTo, correlationID: context.correlationID,
             expirationMilliseconds: max(1, min(Int64(state.reply.maxTTLMilliseconds), left)),

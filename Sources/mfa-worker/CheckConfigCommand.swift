@@ -68,7 +68,9 @@ struct ConfigurationSummary {
                 }
             let padded = settings.name.padding(toLength: nameWidth)
             let issue = account.issue == .oncePerWindow ? ", each window's code once (turn queue \(loaded.turnQueues[account.name] ?? "-"))" : ""
-            lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)")
+            let login = account.username.map { ", logs in as \($0)" } ?? ""
+            let site = settings.site.map { ", checked against \($0.rawValue)'s rules" } ?? ""
+            lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)\(login)\(site)")
         }
 
         let requesters = configuration.allow.requesters

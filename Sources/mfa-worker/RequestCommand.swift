@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MFAClient
+import MFAProtocol
 
 struct RequestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -55,9 +56,7 @@ struct RequestCommand: AsyncParsableCommand {
                 timeout: .milliseconds(Int64(timeout * 1000))
             )
             if json {
-                print(
-                    #"{"status":"ok","account":"\#(code.account)","code":"\#(code.code)","digits":\#(code.digits),"period":\#(code.period),"window_start":\#(code.windowStart),"window_end":\#(code.windowEnd),"expires_in_ms":\#(code.expiresIn.milliseconds)}"#
-                )
+                print(Self.json(code))
             } else {
                 print(code.code)
             }
@@ -69,6 +68,31 @@ struct RequestCommand: AsyncParsableCommand {
             }
             throw ExitCode(Self.exitStatus(error))
         }
+    }
+
+    /// The reply as the worker sent it (`pool` and `username` when it had them).
+    static func json(_ code: MFACode) -> String {
+        var out: [UInt8] = Array(#"{"status":"ok","account":"#.utf8)
+        JSONText.appendString(code.account, to: &out)
+        if let pool = code.pool {
+            out.append(contentsOf: #","pool":"#.utf8)
+            JSONText.appendString(pool, to: &out)
+        }
+        if let username = code.username {
+            out.append(contentsOf: #","username":"#.utf8)
+            JSONText.appendString(username, to: &out)
+        }
+        out.append(contentsOf: #","code":"#.utf8)
+        JSONText.appendString(code.code, to: &out)
+        for (key, value) in [
+            ("digits", Int64(code.digits)), ("period", Int64(code.period)), ("window_start", code.windowStart), ("window_end", code.windowEnd),
+            ("expires_in_ms", Int64(code.expiresIn.milliseconds)),
+        ] {
+            out.append(contentsOf: ",\"\(key)\":".utf8)
+            JSONText.appendInteger(value, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func exitStatus(_ error: MFAClientError) -> Int32 {

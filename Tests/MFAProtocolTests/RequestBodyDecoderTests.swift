@@ -182,8 +182,18 @@ struct ReplyReaderTests {
         #expect(
             ReplyMessage.decode(ok)
                 == .code(
-                    account: "sf-eu", code: "492039", digits: 6, period: 30, windowStart: 1_764_372_600, windowEnd: 1_764_372_630, expiresInMilliseconds: 12_345
+                    account: "sf-eu", code: "492039", digits: 6, period: 30, windowStart: 1_764_372_600, windowEnd: 1_764_372_630,
+                    expiresInMilliseconds: 12_345,
+                    username: nil, pool: nil
                 ))
+        let pooled = Array(
+            #"{"status":"ok","account":"sf-eu-2","pool":"sf-eu","username":"robot2@example.com","code":"492039","digits":6,"period":30,"window_start":1764372600,"window_end":1764372630,"expires_in_ms":12345}"#
+                .utf8)
+        #expect(
+            ReplyMessage.decode(pooled)
+                == .code(
+                    account: "sf-eu-2", code: "492039", digits: 6, period: 30, windowStart: 1_764_372_600, windowEnd: 1_764_372_630,
+                    expiresInMilliseconds: 12_345, username: "robot2@example.com", pool: "sf-eu"))
         let busy = Array(#"{"status":"error","error":"busy","message":"ask \"later\"","retry_after_ms":17655}"#.utf8)
         #expect(ReplyMessage.decode(busy) == .error(kind: "busy", message: #"ask "later""#, retryAfterMilliseconds: 17_655))
         for text in [#"{"status":"ok"}"#, #"{"status":"error"}"#, #"{"status":"ok","status":"error","error":"x"}"#, "[]", "", #"{"status":"maybe"}"#] {

@@ -53,6 +53,22 @@ struct RequestDeciderTests {
         #expect(reply?.timestamp == 1_764_372_612)
     }
 
+    @Test("An account's username comes in the reply after its name, escaped as JSON, and reads back")
+    func username() throws {
+        let state = ServiceState(
+            accounts: ["sf-eu": Account(name: "sf-eu", generator: TOTPGenerator(key: Self.key), username: #"robot"1\@example.com"#)],
+            allow: Self.state.allow, reply: Self.state.reply)
+        var decider = RequestDecider(state: state)
+        let reply = reply(decider.decide(request(#"{"account":"sf-eu"}"#), now: Self.now))
+        #expect(text(reply).hasPrefix(#"{"status":"ok","account":"sf-eu","username":"robot\"1\\@example.com","code":""#), "\(text(reply))")
+        guard case .code(_, _, _, _, _, _, _, let username, let pool) = ReplyMessage.decode(reply?.body ?? []) else {
+            Issue.record("not a code reply")
+            return
+        }
+        #expect(username == #"robot"1\@example.com"#)
+        #expect(pool == nil)
+    }
+
     @Test("The TTL is capped by max_ttl_ms; expires_in_ms is not")
     func ttlCap() {
         var decider = RequestDecider(state: Self.state)
