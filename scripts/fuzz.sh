@@ -18,6 +18,7 @@ build() {
         Sources/MFAProtocol/TurnBody.swift \
         Sources/MFAProtocol/JSONText.swift \
         Sources/MFAProtocol/JSONReading.swift \
+        Sources/MFAProtocol/DirectReplyTo.swift \
         "$main" -o "$out/$name" > "$out/$name.log" 2>&1; then
         cat "$out/$name.log" >&2
         exit 1

@@ -21,5 +21,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     }
     // Deterministic.
     precondition(RequestBodyDecoder.decode(Array(bytes)) == first)
+
+    // The same bytes as a reply_to: a name classified as the broker's own
+    // shape has a node of digits, and its probe name reads back as it.
+    let name = "amq.rabbitmq.reply-to." + String(decoding: bytes, as: UTF8.self)
+    if case .node(let node) = DirectReplyTo.classify(name) {
+        precondition(!node.isEmpty && node.utf8.allSatisfy { (48...57).contains($0) })
+        precondition(DirectReplyTo.classify(DirectReplyTo.probeName(node: node)) == .node(node))
+    }
     return 0
 }

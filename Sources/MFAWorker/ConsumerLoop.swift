@@ -18,6 +18,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     var logger: Logger
 
     private let output: ReplyOutput
+    private let directReplies: DirectReplyProbe
     private var machine: ConsumerMachine
     private var consumerTag: String?
     private var isCounted = false
@@ -29,6 +30,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
         self.logger = logger
         self.logger[metadataKey: "worker"] = "\(index + 1)"
         output = ReplyOutput(shared: shared, logger: self.logger, login: runtime.login)
+        directReplies = DirectReplyProbe(endpoint: runtime.endpoints[index % runtime.endpoints.count], shared: shared, logger: self.logger)
         machine = ConsumerMachine(
             settings: .init(publisherConfirms: runtime.publisherConfirms, shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds)),
             state: shared.currentState()
@@ -89,6 +91,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     /// within the shutdown timeout (the rest `unavailable`), waits for the
     /// confirms, and gives back what still arrives.
     func shutDown(_ connection: AMQPConnection) throws(AMQPError) {
+        directReplies.close()
         try drain(connection)
         // Deliveries still in flight after the cancel: give them back.
         while case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: 50) {
@@ -125,12 +128,16 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
             let properties = delivery.properties
             let now = SystemTime.unixMilliseconds()
             shared.statistics.lastDeliveryMilliseconds.store(now, ordering: .relaxed)
-            let request = ConsumerMachine.Delivery(
-                deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered,
-                message: RequestMessage(
-                    body: delivery.body, replyTo: properties.replyTo, correlationID: properties.correlationID,
-                    userID: properties.userID, contentType: properties.contentType, type: properties.type
-                ))
+            var message = RequestMessage(
+                body: delivery.body, replyTo: properties.replyTo, correlationID: properties.correlationID,
+                userID: properties.userID, contentType: properties.contentType, type: properties.type
+            )
+            // A direct reply-to name is answered only on a node the broker
+            // runs: a made-up one would cost this connection.
+            if let replyTo = properties.replyTo, replyTo.utf8.starts(with: DirectReplyTo.pseudoQueue.utf8) {
+                message.replyToReachable = directReplies.reachable(replyTo, requester: properties.userID ?? "", now: now)
+            }
+            let request = ConsumerMachine.Delivery(deliveryTag: delivery.deliveryTag, redelivered: delivery.redelivered, message: message)
             let poison = delivery.redelivered && shared.isPoison(request.fingerprint)
             // Every request takes from its requester's rate, whatever it
             // asks (without user_id: one bucket for all such requests).
@@ -189,6 +196,9 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
                 try connection.nack(deliveryTag: tag, multiple: false, requeue: requeue)
             case .reject(let tag, let receivedAt):
                 try connection.reject(deliveryTag: tag, requeue: false)
+                shared.metrics.counted(.rejected, nanoseconds: DispatchTime.now().uptimeNanoseconds &- receivedAt)
+            case .drop(let tag, let receivedAt):
+                try connection.ack(deliveryTag: tag)
                 shared.metrics.counted(.rejected, nanoseconds: DispatchTime.now().uptimeNanoseconds &- receivedAt)
             case .consumeAgain:
                 try runtime.declareRequestQueue(on: connection)

@@ -80,15 +80,30 @@ struct ReplyOutput {
         audit.recordRefusals(requester: requester, counts: counts)
     }
 
-    /// Logs a reply the broker returned: the requester's queue is gone.
+    /// Logs a reply the broker returned: the requester's queue is gone. A
+    /// few lines a minute, then a count: anyone may send requests whose
+    /// `reply_to` names no queue.
     func returned(_ message: ReturnedMessage) {
         shared.statistics.unroutableReplies.add(1, ordering: .relaxed)
+        switch shared.noteUnroutable(now: SystemTime.unixMilliseconds()) {
+        case .say:
+            logger.warning(
+                "reply unroutable: the requester's queue is gone",
+                metadata: [
+                    "correlation_id": .string(TextEscaping.correlationID(message.properties.correlationID)),
+                    "reason": .string("\(message.replyCode) \(message.replyText), routing key \(message.routingKey)"),
+                ])
+        case .summarize(let counts):
+            Self.unroutableSummary(counts, logger: logger)
+        case .hold:
+            break
+        }
+    }
+
+    static func unroutableSummary(_ counts: [String: Int], logger: Logger) {
         logger.warning(
-            "reply unroutable: the requester's queue is gone",
-            metadata: [
-                "correlation_id": .string(TextEscaping.correlationID(message.properties.correlationID)),
-                "reason": .string("\(message.replyCode) \(message.replyText), routing key \(message.routingKey)"),
-            ])
+            "replies unroutable: the requesters' queues are gone",
+            metadata: ["reason": .string("\(counts.values.reduce(0, +)) since the last such line (mfa_replies_unroutable_total counts them all)")])
     }
 
     /// `micros` as milliseconds with three decimals, without Foundation's formatter.

@@ -14,6 +14,9 @@ public final class SharedWorkerState: Sendable {
     private let limited: Atomic<Bool>
     /// Refusals of requesters over their rate, summarised per requester.
     private let quietRefusals = Mutex(CountedNotices<String>())
+    /// Direct reply-to nodes found running or not.
+    private let directReplyNodes = Mutex(DirectReplyNodes())
+    private let unroutableNotices = Mutex(CountedNotices<String>(burst: 5))
     /// The state generation each thread runs (by thread name).
     private let generations = Mutex<[String: Int]>([:])
 
@@ -60,6 +63,20 @@ public final class SharedWorkerState: Sendable {
         return limiter.withLock { $0.admit(account: account, now: now) }
     }
 
+    /// Whether a reply may go to a direct reply-to name (``DirectReplyNodes``).
+    public func directReplyVerdict(for name: String, requester: String, now: Int64) -> DirectReplyNodes.Verdict {
+        directReplyNodes.withLock { $0.verdict(for: name, requester: requester, now: now) }
+    }
+
+    public func directReplyProbed(node: String, running: Bool, now: Int64) {
+        directReplyNodes.withLock { $0.probed(node: node, running: running, now: now) }
+    }
+
+    /// Returned replies, logged a few a minute and then counted.
+    public func noteUnroutable(now: Int64) -> CountedNotices<String>.Verdict {
+        unroutableNotices.withLock { $0.note("", "unroutable", now: now) }
+    }
+
     /// A quiet refusal (``Reply/quiet``): what to log of it.
     public func noteQuiet(requester: String, outcome: String, now: Int64) -> CountedNotices<String>.Verdict {
         quietRefusals.withLock { $0.note(requester, outcome, now: now) }
@@ -78,6 +95,10 @@ public final class SharedWorkerState: Sendable {
     }
 
     /// Quiet refusals not yet logged whose minute has passed.
+    public func dueUnroutable(now: Int64) -> [(key: String, counts: [String: Int])] {
+        unroutableNotices.withLock { $0.due(now: now) }
+    }
+
     public func dueQuietRefusals(now: Int64) -> [(key: String, counts: [String: Int])] {
         quietRefusals.withLock { $0.due(now: now) }
     }

@@ -210,6 +210,9 @@ public final class WorkerService {
             for (requester, counts) in shared.dueQuietRefusals(now: now) {
                 ReplyOutput.refusedOverRate(requester, counts, logger: logger, audit: shared.audit)
             }
+            for (_, counts) in shared.dueUnroutable(now: now) {
+                ReplyOutput.unroutableSummary(counts, logger: logger)
+            }
             shared.audit.syncIfDue(now: now)
             let signal = SignalPipe.next(within: state == .running ? 200 : 20)
             switch signal {

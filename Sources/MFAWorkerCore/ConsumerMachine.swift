@@ -80,6 +80,9 @@ public struct ConsumerMachine: Sendable {
         case nack(UInt64, requeue: Bool)
         /// Reject without requeue (the queue's dead-letter exchange takes it).
         case reject(UInt64, receivedAt: UInt64)
+        /// Acknowledge without an answer, counted as rejected: a message
+        /// that must not travel on to a dead-letter exchange.
+        case drop(UInt64, receivedAt: UInt64)
         /// Declare the request queue and consume it again.
         case consumeAgain
         /// Open the channel again and consume (then ``Event/connected``).
@@ -249,7 +252,9 @@ public struct ConsumerMachine: Sendable {
             return [forward, ack(delivery.deliveryTag)]
         case .reject(let requester, let correlationID, let reason, let quiet):
             inFlight[delivery.deliveryTag] = nil
-            return [.reject(delivery.deliveryTag, receivedAt: uptime)] + rejected(requester, correlationID, reason.rawValue, quiet: quiet, now: now)
+            let settle: Action =
+                reason == .fromWorkerLogin ? .drop(delivery.deliveryTag, receivedAt: uptime) : .reject(delivery.deliveryTag, receivedAt: uptime)
+            return [settle] + rejected(requester, correlationID, reason.rawValue, quiet: quiet, now: now)
         }
     }
 

@@ -28,6 +28,14 @@ public enum RejectReason: String, Sendable {
     /// `reply_to` names the worker's own request queue or a turn queue: an
     /// answer there would be read back by the worker.
     case ownQueue = "reply_to names one of the worker's own queues"
+    /// A direct reply-to name the broker did not write, or on a node that
+    /// does not run (``DirectReplyTo``): publishing to it would cost the
+    /// worker its connection.
+    case unusableDirectReplyTo = "reply_to is not a direct reply-to name of a running node"
+    /// A message a worker login published (a reply a requester's queue sent
+    /// back to the request queue through a dead-letter exchange): dropped,
+    /// not dead-lettered, since it may carry a code.
+    case fromWorkerLogin = "published by a worker login: a reply sent back to the request queue (a dead-letter exchange on a reply queue?)"
 }
 
 /// A reply ready to publish, with what the log line and audit need.

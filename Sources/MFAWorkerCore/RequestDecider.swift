@@ -44,11 +44,17 @@ public struct RequestDecider: Sendable {
         receivedAt: UInt64 = 0,
         requesterWait: Int64? = nil
     ) -> Decision {
+        if let user = request.userID, state.workerLogins.contains(UserName(user)) {
+            return .reject(requester: user, correlationID: request.correlationID, reason: .fromWorkerLogin, quiet: false)
+        }
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
             return .reject(requester: request.userID, correlationID: request.correlationID, reason: .noReplyTo, quiet: requesterWait != nil)
         }
         guard !state.isOwnQueue(replyTo) else {
             return .reject(requester: request.userID, correlationID: request.correlationID, reason: .ownQueue, quiet: requesterWait != nil)
+        }
+        guard request.replyToReachable, DirectReplyTo.classify(replyTo) != .malformed else {
+            return .reject(requester: request.userID, correlationID: request.correlationID, reason: .unusableDirectReplyTo, quiet: requesterWait != nil)
         }
         var context = ReplyContext(replyTo: replyTo, correlationID: request.correlationID, requester: request.userID, now: now)
         context.quiet = requesterWait != nil

@@ -8,6 +8,9 @@ public struct RequestMessage: Sendable {
     public var userID: String?
     public var contentType: String?
     public var type: String?
+    /// False when `reply_to` is a direct reply-to name on a node the broker
+    /// does not run (found by the loop's probe, ``DirectReplyNodes``).
+    public var replyToReachable = true
 
     public init(body: [UInt8], replyTo: String?, correlationID: [UInt8]?, userID: String?, contentType: String? = nil, type: String? = nil) {
         self.body = body

@@ -14,11 +14,15 @@ public struct ServiceState: Sendable {
     /// The request queue: a reply is never published to it, nor to its
     /// turn queues (`<request queue>.turns.*`).
     public let requestQueue: String
+    /// The logins of the worker's replicas: what they publish is never a
+    /// request.
+    public let workerLogins: Set<UserName>
 
     public init(
         accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0,
-        requestQueue: String = RequestQueueSettings.defaultName
+        requestQueue: String = RequestQueueSettings.defaultName, workerLogins: [String] = []
     ) {
+        self.workerLogins = Set(workerLogins.map(UserName.init))
         self.accounts = accounts
         self.allow = allow
         self.reply = reply
@@ -40,7 +44,7 @@ public struct ServiceState: Sendable {
         self.init(
             accounts: loaded.accounts, allow: loaded.configuration.allow, reply: loaded.configuration.reply,
             rateLimits: RateLimiter(perRequester: limits.perRequester, perAccount: limits.perAccount, requesterOverrides: limits.requesters),
-            generation: generation, requestQueue: loaded.configuration.requestQueue.name
+            generation: generation, requestQueue: loaded.configuration.requestQueue.name, workerLogins: loaded.workerLogins
         )
     }
 

@@ -42,6 +42,7 @@ struct ConsumerMachineTests {
             case .ack(let tag, let multiple): return multiple ? "ack up to \(tag)" : "ack \(tag)"
             case .nack(let tag, let requeue): return "nack \(tag)\(requeue ? " requeue" : "")"
             case .reject(let tag, _): return "reject \(tag)"
+            case .drop(let tag, _): return "drop \(tag)"
             default: return nil
             }
         }
@@ -70,6 +71,19 @@ struct ConsumerMachineTests {
         _ = deliver(&machine, Self.delivery(3))
         _ = deliver(&machine, Self.delivery(4))
         #expect(Self.acks(machine.handle(.publisherAck(sequence: 4, multiple: false))) == ["ack 4"])
+    }
+
+    @Test("A message from a worker login is acknowledged and dropped, never dead-lettered: it may carry a code")
+    func workerLoginDropped() {
+        let base = Self.state()
+        var machine = machine(state: ServiceState(accounts: base.accounts, allow: base.allow, reply: base.reply, workerLogins: ["mfa-worker"]))
+        let reflected = ConsumerMachine.Delivery(
+            deliveryTag: 1, redelivered: false,
+            message: RequestMessage(body: Array(#"{"status":"ok"}"#.utf8), replyTo: nil, correlationID: nil, userID: "mfa-worker"))
+        let actions = deliver(&machine, reflected)
+        #expect(Self.acks(actions) == ["drop 1"])
+        #expect(Self.replies(actions).isEmpty)
+        #expect(machine.inFlight.isEmpty)
     }
 
     @Test("Without publisher confirms, a request is acknowledged right after its reply")

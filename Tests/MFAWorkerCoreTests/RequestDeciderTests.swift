@@ -100,6 +100,37 @@ struct RequestDeciderTests {
         #expect(text(reply) == #"{"status":"error","error":"forbidden","message":"request has no user_id; set it to the user you log in as"}"#)
     }
 
+    @Test("A direct reply-to name not of the broker's shape, or on a node the loop found not running, is rejected; the broker's own is answered")
+    func directReplyTo() {
+        var decider = RequestDecider(state: Self.state)
+        let forged = "amq.rabbitmq.reply-to.g2dkABNyYWJiaXRAbG9jYWxob3N0AAAD5QAAAAAA.abc"
+        guard case .reject("bot-1", _, .unusableDirectReplyTo, false) = decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: forged), now: Self.now)
+        else {
+            Issue.record("a forged direct reply-to name was not rejected")
+            return
+        }
+        let real = "amq.rabbitmq.reply-to.g1h2AA5yZXBseUA0NjYzODQ2OAAAZEIAAAANawzvbQ==.Wlx7W1Yu6/10Xu0Kpger0g=="
+        #expect(reply(decider.decide(request(#"{"account":"sf-eu"}"#, replyTo: real), now: Self.now))?.outcome == .ok)
+        var unreachable = request(#"{"account":"sf-eu"}"#, replyTo: real)
+        unreachable.replyToReachable = false
+        guard case .reject(_, _, .unusableDirectReplyTo, _) = decider.decide(unreachable, now: Self.now) else {
+            Issue.record("a name on a node that does not run was not rejected")
+            return
+        }
+    }
+
+    @Test("A message from a worker login (a reply sent back by a dead-letter exchange) is rejected as such, before its missing reply_to")
+    func fromWorkerLogin() {
+        let state = ServiceState(accounts: Self.state.accounts, allow: Self.state.allow, reply: Self.state.reply, workerLogins: ["mfa-worker"])
+        var decider = RequestDecider(state: state)
+        let reflected = request(#"{"status":"ok","account":"sf-eu","code":"123456"}"#, user: "mfa-worker", replyTo: nil, type: "mfa-code-reply")
+        guard case .reject("mfa-worker", _, .fromWorkerLogin, false) = decider.decide(reflected, now: Self.now) else {
+            Issue.record("not rejected as a worker's message")
+            return
+        }
+        #expect(reply(decider.decide(request(#"{"account":"sf-eu"}"#), now: Self.now))?.outcome == .ok)
+    }
+
     @Test("No reply_to: rejected, not answered")
     func noReplyTo() {
         var decider = RequestDecider(state: Self.state)

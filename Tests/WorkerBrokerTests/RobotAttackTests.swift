@@ -12,6 +12,24 @@ struct RobotAttackTests {
         OperationsTests.value(try OperationsTests.get(port, "/metrics").body, name) ?? -1
     }
 
+    /// A worker with metrics on, and a robot's connection (closed with the
+    /// test).
+    static func attacked() throws -> (WorkerProcess, Int, AMQPConnection) {
+        let port = OperationsTests.freePort()
+        let worker = try WorkerProcess(metricsPort: port).start()
+        return (worker, port, try Broker.connect("rpa-bot-eu-1"))
+    }
+
+    /// The metric once it reaches `target` (or its value after 10 s).
+    static func metric(_ port: Int, _ name: String, reaching target: Double) throws -> Double {
+        var value = try metric(port, name)
+        for _ in 0..<200 where value < target {
+            Thread.sleep(forTimeInterval: 0.05)
+            value = try metric(port, name)
+        }
+        return value
+    }
+
     /// Publishes a request with a reply_to.
     static func send(
         _ connection: AMQPConnection, queue: String, user: String = "rpa-bot-eu-1", replyTo: String, correlation: String, body: String = #"{"account":"sf-eu"}"#
@@ -57,32 +75,97 @@ struct RobotAttackTests {
         #expect(try requester.ask(account: "sf-eu")?.status == "ok")
     }
 
-    @Test("A direct reply-to name the broker fails on: dropped as poison after a few lost connections; everyone else is answered")
-    func poisonedDirectReplyTo() throws {
-        let worker = try WorkerProcess(allow: ["rpa-bot-eu-1": ["sf-eu"]]).start()
+    @Test(
+        "Direct reply-to names the broker did not give out are never published to: no lost connection, the requests held beside them answered, real direct reply-to served"
+    )
+    func forgedDirectReplyTo() throws {
+        let port = OperationsTests.freePort()
+        // One consumer thread, 3 s windows: what is held is answered at the
+        // next boundary, one after another on one connection.
+        let worker = try WorkerProcess(
+            accounts: ["sf-eu": (3, 6, "SHA1")], allow: ["rpa-bot-eu-1": ["sf-eu"], "rpa-bot-eu-2": ["sf-eu"]], workers: 1, metricsPort: port
+        ).start()
         defer { worker.stop() }
-        let connection = try Broker.connect("rpa-bot-eu-2")
+        let attacker = try Broker.connect("rpa-bot-eu-1")
+        defer { attacker.close() }
+        // RabbitMQ 3.10 closes the publisher's connection (541) on each of
+        // these: a pid it cannot decode; a well-formed pid on a node hash no
+        // node has (reply@1); a name whose base64 it cannot read.
+        let forged = [
+            "amq.rabbitmq.reply-to.g2dkABNyYWJiaXRAbG9jYWxob3N0AAAD5QAAAAAA.abc",
+            "amq.rabbitmq.reply-to.g1h2AAdyZXBseUAxAAAAAAAAAAAAAAAA.bWZh",
+            "amq.rabbitmq.reply-to.!!!!.abc",
+        ]
+        for (index, name) in forged.enumerated() {
+            // Held until the next window (min_validity_ms), as the innocent's below.
+            try Self.send(attacker, queue: worker.queue, replyTo: name, correlation: "forged-\(index)", body: #"{"account":"sf-eu","min_validity_ms":1900}"#)
+        }
+        let innocent = try Requester("rpa-bot-eu-2", requestQueue: worker.queue)
+        let held = try innocent.send(account: "sf-eu", minValidity: 1900, correlationID: Array("held-innocent".utf8))
+        #expect(worker.waitForLog("reply_to is not a direct reply-to name of a running node", count: 3), "\(worker.log)")
+        #expect(worker.waitForLog("a direct reply-to name on a node the broker does not run"), "\(worker.log)")
+        // Held beside the forged ones, and answered when its window opens.
+        #expect(try innocent.reply(to: held, timeout: 10)?.status == "ok")
+
+        // A real direct reply-to requester: its node is probed and found running.
+        let direct = try Broker.connect("rpa-bot-eu-1")
+        defer { direct.close() }
+        try direct.consume(queue: "amq.rabbitmq.reply-to", noAck: true)
+        try Self.send(direct, queue: worker.queue, replyTo: "amq.rabbitmq.reply-to", correlation: "real-direct")
+        var answer: Delivery?
+        while answer == nil, case .delivery(let delivery) = try direct.nextEvent(timeoutMilliseconds: 10_000) { answer = delivery }
+        #expect(answer.map { String(decoding: $0.body, as: UTF8.self).contains(#""status":"ok""#) } == true)
+
+        #expect(try Self.metric(port, "mfa_reconnects_total") == 0)
+        #expect(!worker.log.contains("connection lost"), "\(worker.log)")
+        for index in forged.indices {
+            #expect(!worker.audit.contains("forged-\(index)\",\"outcome\":\"ok"), "a forged name's request was answered")
+        }
+    }
+
+    @Test("A reply queue that dead-letters the reply back into the request queue: the worker drops it as its own, says why, and does not dead-letter it on")
+    func replyReflectedByDeadLetter() throws {
+        let worker = try WorkerProcess().start()
+        defer { worker.stop() }
+        let connection = try Broker.connect("rpa-bot-eu-1")
         defer { connection.close() }
-        // A name the broker cannot decode (RabbitMQ 3.10 closes the
-        // publisher's connection with 541 on it). A forbidden account: the
-        // reply carries no code.
-        let name = "amq.rabbitmq.reply-to.g2dkABNyYWJiaXRAbG9jYWxob3N0AAAD5QAAAAAA.abc"
-        try Self.send(connection, queue: worker.queue, user: "rpa-bot-eu-2", replyTo: name, correlation: "poison")
-        #expect(worker.waitForLog("dropped as poison", timeout: 60), "\(worker.log.suffix(3000))")
-        #expect(worker.isRunning)
-        #expect(try Requester(requestQueue: worker.queue).ask(account: "sf-eu", timeout: 30)?.status == "ok")
-        let lost = worker.log.components(separatedBy: "connection lost").count - 1
-        print("poison: dropped after \(lost) lost connections")
-        #expect(lost <= 2 * 3, "more lost connections than the guard allows")
+        // Allowed to any robot: its own queue, with arguments of its choosing.
+        let queue = try connection.declareQueue(
+            "", exclusive: true, autoDelete: true,
+            arguments: [
+                ("x-message-ttl", .int(0)), ("x-dead-letter-exchange", .string("")), ("x-dead-letter-routing-key", .string(worker.queue)),
+            ]
+        ).queue
+        try Self.send(connection, queue: worker.queue, replyTo: queue, correlation: "reflected")
+        #expect(worker.waitForLog("published by a worker login"), "\(worker.log)")
+        #expect(!worker.log.contains("no usable reply_to"), "the reply was read as a request without reply_to")
+        #expect(try Requester(requestQueue: worker.queue).ask(account: "sf-eu")?.status == "ok")
+        // Dropped, not rejected into the request queue's dead-letter exchange.
+        let admin = try Broker.admin()
+        defer { admin.close() }
+        #expect(try admin.declareQueue(worker.queue, passive: true).messageCount == 0)
+    }
+
+    @Test("Replies to queues that do not exist, 40 of them: five lines, then a count; every one in the metric")
+    func unroutableFlood() throws {
+        let (worker, port, connection) = try Self.attacked()
+        defer { worker.stop() }
+        for index in 0..<40 {
+            try Self.send(connection, queue: worker.queue, replyTo: "amq.gen-nobody-\(index)", correlation: "nowhere-\(index)")
+        }
+        #expect(try Self.metric(port, "mfa_replies_unroutable_total", reaching: 40) == 40)
+        // Lines are written in order: once a later request's line is out,
+        // every unroutable line there is to be is too.
+        #expect(try Requester("rpa-bot-eu-2", requestQueue: worker.queue).ask(account: "sf-eu")?.error == "forbidden")
+        #expect(worker.waitForLog("requester=rpa-bot-eu-2"))
+        let lines = worker.log.split(separator: "\n").filter { $0.contains("reply unroutable") }
+        #expect(lines.count == 5, "\(lines.count) lines for 40 unroutable replies")
     }
 
     @Test("A reply queue that refuses every message: the reply is not sent again, the request is settled, one log line")
     func replyQueueRefuses() throws {
-        let port = OperationsTests.freePort()
-        let worker = try WorkerProcess(metricsPort: port).start()
+        let (worker, port, connection) = try Self.attacked()
         defer { worker.stop() }
-        let connection = try Broker.connect("rpa-bot-eu-1")
-        defer { connection.close() }
         let queue = try connection.declareQueue(
             "", exclusive: true, autoDelete: true,
             arguments: [
@@ -93,12 +176,7 @@ struct RobotAttackTests {
             try Self.send(connection, queue: worker.queue, replyTo: queue, correlation: "refused-\(index)")
         }
         #expect(worker.waitForLog("the broker refused replies"), "\(worker.log)")
-        var refused = 0.0
-        for _ in 0..<100 where refused < 5 {
-            refused = try Self.metric(port, "mfa_replies_unroutable_total")
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        #expect(refused == 5)
+        #expect(try Self.metric(port, "mfa_replies_unroutable_total", reaching: 5) == 5)
         #expect(try Requester(requestQueue: worker.queue).ask(account: "sf-eu")?.status == "ok")
         // Each request handled once: one request line per correlation id.
         for index in 0..<5 {

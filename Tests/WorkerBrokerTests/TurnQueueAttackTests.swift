@@ -231,6 +231,9 @@ struct TurnQueueAttackTests {
         // Another robot is not held up.
         #expect(try Requester(requestQueue: worker.queue).ask(account: "sf-eu")?.status == "ok")
         #expect(worker.waitForLog("requests refused while the requester is over its rate"), "\(worker.log)")
+        // Two threads write lines, each through its own buffer: wait for the
+        // three, then see that there are no more.
+        #expect(worker.waitForLog("requester=rpa-bot-eu-2 account=", count: 3), "\(worker.log)")
         let lines = worker.log.split(separator: "\n").filter { $0.contains("requester=rpa-bot-eu-2") && $0.contains(" request ") }
         #expect(lines.count == 3, "one line for each request within the rate, none for the rest:\n\(lines.joined(separator: "\n"))")
         // The audit trail has the summary, written out when the worker idles.
