@@ -253,7 +253,7 @@ final class ConnectionDriver {
     private var bodies: [[UInt8]] = []
     /// Per account, the expected code of the last window seen: computed once
     /// per window, so that checking costs the load generator next to nothing.
-    private var expected: [(windowStart: Int64, code: String)?] = []
+    private var expected: [String: (windowStart: Int64, code: String)] = [:]
 
     init(index: Int, pacing: Pacing, settings: BurstSettings, progress: BurstProgress, gate: StartGate) {
         self.index = index
@@ -295,7 +295,6 @@ final class ConnectionDriver {
             RequestBody(account: account, minValidityMilliseconds: settings.minValidityMilliseconds, maxWaitMilliseconds: settings.maxWaitMilliseconds)
                 .encoded()
         }
-        expected = settings.accounts.map { _ in nil }
         result.accounts = settings.accounts.map { _ in AccountTally() }
 
         gate.arrive()
@@ -439,13 +438,17 @@ final class ConnectionDriver {
         defer { result.records.append(record) }
         // The protocol's own reader: the same strict JSON as the worker's.
         switch ReplyMessage.decode(delivery.body) {
-        case .code(_, let code, _, _, let start, _, _, _, _):
+        case .code(let member, let code, _, _, let start, _, _, _, let pool):
             result.ok += 1
             result.accounts[account].ok += 1
             _ = result.accounts[account].waits.record(micros)
             result.accounts[account].windows[start, default: 0] += 1
-            if let verifier = settings.verifiers[settings.accounts[account]] {
-                if !check(code, windowStart: start, account: account, with: verifier) { result.wrongCodes += 1 }
+            // A pool's reply names the member whose code it is: checked
+            // with that member's key, when it is one of the accounts asked.
+            let asked = settings.accounts[account]
+            let name = pool == nil ? asked : member
+            if let verifier = settings.verifiers[name] {
+                if !check(code, windowStart: start, account: name, with: verifier) { result.wrongCodes += 1 }
             }
         case .error(let kind, _, _):
             record.outcome = result.outcome(named: kind)
@@ -458,7 +461,7 @@ final class ConnectionDriver {
         }
     }
 
-    private func check(_ code: String, windowStart start: Int64, account: Int, with verifier: TOTPGenerator) -> Bool {
+    private func check(_ code: String, windowStart start: Int64, account: String, with verifier: TOTPGenerator) -> Bool {
         if expected[account]?.windowStart != start {
             let period = Int64(verifier.parameters.period)
             guard start >= 0, start % period == 0 else { return false }

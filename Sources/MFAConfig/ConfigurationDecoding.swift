@@ -43,7 +43,8 @@ extension WorkerConfiguration {
         requestQueue = try Self.requestQueue(mapping.optional("request_queue"))
         reply = try Self.reply(mapping.optional("reply"))
         accounts = try Self.accounts(try mapping.required("accounts"), directory: directory)
-        allow = try Self.allowlist(try mapping.required("allow"), accounts: accounts)
+        pools = try Self.pools(mapping.optional("pools"), accounts: accounts)
+        allow = try Self.allowlist(try mapping.required("allow"), accounts: accounts, pools: pools)
         allowLooseSecretFiles = try mapping.optional("allow_loose_secret_files")?.bool() ?? false
         allowCoreDumps = try mapping.optional("allow_core_dumps")?.bool() ?? false
         workers = try mapping.optional("workers")?.int(in: 1...256)
@@ -372,8 +373,49 @@ extension WorkerConfiguration {
         return text
     }
 
-    private static func allowlist(_ value: YAMLValue, accounts: [AccountSettings]) throws(ConfigurationError) -> Allowlist {
-        let known = Set(accounts.map(\.name))
+    private static func pools(_ value: YAMLValue?, accounts: [AccountSettings]) throws(ConfigurationError) -> [PoolSettings] {
+        guard let value else { return [] }
+        let byName = Dictionary(accounts.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var pools: [PoolSettings] = []
+        var poolOf: [String: String] = [:]
+        for (name, poolValue) in try value.mapping().entriesByName() {
+            guard AccountName.isValid(name) else {
+                throw poolValue.error("pool names are account names: 1 to 128 characters of A-Z a-z 0-9 . _ @ -")
+            }
+            guard byName[name] == nil else {
+                throw poolValue.error("'\(name)' is an account too; an account and a pool share one namespace: a name is one or the other")
+            }
+            var mapping = try poolValue.mapping()
+            let membersValue = try mapping.required("members")
+            try mapping.finish()
+            var members: [String] = []
+            for item in try membersValue.sequence() {
+                let member = try item.nonEmptyString()
+                guard let account = byName[member] else {
+                    var message = "names account '\(member)', which is not configured under accounts"
+                    if let suggestion = YAMLMapping.nearest(to: member, among: byName.keys.sorted()) { message += " (did you mean '\(suggestion)'?)" }
+                    throw item.error(message)
+                }
+                guard !members.contains(member) else { throw item.error("names account '\(member)' twice") }
+                if let other = poolOf[member] {
+                    throw item.error("'\(member)' is a member of pool '\(other)' already; an account is in one pool at most")
+                }
+                if let first = members.first.flatMap({ byName[$0] }), first.issue != account.issue {
+                    throw item.error(
+                        "'\(member)' has issue: \(account.issue.rawValue), '\(first.name)' issue: \(first.issue.rawValue); a pool's members hand out codes alike"
+                    )
+                }
+                members.append(member)
+                poolOf[member] = name
+            }
+            guard !members.isEmpty else { throw membersValue.error("a pool needs at least one member") }
+            pools.append(PoolSettings(name: name, members: members, line: poolValue.line))
+        }
+        return pools
+    }
+
+    private static func allowlist(_ value: YAMLValue, accounts: [AccountSettings], pools: [PoolSettings]) throws(ConfigurationError) -> Allowlist {
+        let known = Set(accounts.map(\.name)).union(pools.map(\.name))
         var result: [(String, Set<String>)] = []
         var seen: Set<UserName> = []
         for (requester, list) in try value.mapping().entriesByName() {
@@ -386,7 +428,7 @@ extension WorkerConfiguration {
             for item in try list.sequence() {
                 let name = try item.nonEmptyString()
                 guard known.contains(name) else {
-                    var message = "names account '\(name)', which is not configured under accounts"
+                    var message = "names account '\(name)', which is not configured under accounts or pools"
                     if let suggestion = YAMLMapping.nearest(to: name, among: Array(known).sorted()) {
                         message += " (did you mean '\(suggestion)'?)"
                     }

@@ -21,6 +21,25 @@ public struct Account: Sendable, CustomStringConvertible {
     public var description: String { "\(name) (\(parameters), \(generator.key.bitCount)-bit key)" }
 }
 
+/// One turn queue and the `once_per_window` accounts whose windows it
+/// hands out: one account, or the members of a pool, whose turns must be
+/// decided in one place (a request for the pool takes any member's window).
+public struct TurnGroup: Sendable, Equatable {
+    public let queue: String
+    public let accounts: [String]
+    /// The pool, when the group is one.
+    public let pool: String?
+
+    public init(queue: String, accounts: [String], pool: String? = nil) {
+        self.queue = queue
+        self.accounts = accounts
+        self.pool = pool
+    }
+
+    /// The names whose turns the queue carries: the accounts and the pool.
+    public var names: [String] { accounts + (pool.map { [$0] } ?? []) }
+}
+
 /// A configuration with every secret loaded and checked: what `run` serves
 /// and what `check-config` validates.
 public struct LoadedConfiguration: Sendable {
@@ -31,8 +50,19 @@ public struct LoadedConfiguration: Sendable {
     public let brokerPassword: Password?
     /// Things worth saying that do not stop the worker (short keys).
     public let warnings: [String]
-    /// The turn queue of each `once_per_window` account, by account.
-    public let turnQueues: [String: String]
+    /// Pools by name.
+    public let pools: [String: PoolSettings]
+    /// The turn queues, each with the accounts (and pool) it decides for,
+    /// sorted by queue name.
+    public let turnGroups: [TurnGroup]
+    /// The turn queue of each `once_per_window` account and pool, by name.
+    public var turnQueues: [String: String] {
+        var names: [String: String] = [:]
+        for group in turnGroups {
+            for name in group.names { names[name] = group.queue }
+        }
+        return names
+    }
     /// `broker.tls.key_file`, opened and checked as a secret file and kept
     /// open: OpenSSL reads the key through `/proc/self/fd/N`, the very file
     /// that was checked, on every connection.
@@ -52,7 +82,8 @@ public struct LoadedConfiguration: Sendable {
         self.configuration = configuration
         self.accounts = accounts
         self.warnings = warnings
-        turnQueues = Self.turnQueues(of: accounts, queue: configuration.requestQueue)
+        pools = Dictionary(configuration.pools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        turnGroups = Self.turnGroups(of: accounts, pools: configuration.pools, queue: configuration.requestQueue)
         tlsKeyPath = try configuration.broker.tls.keyFile.map { (path) throws(ConfigurationError) in
             let descriptor = try SecretFile.open(path: path, allowLoose: configuration.allowLooseSecretFiles, forWriting: false) { message in
                 ConfigurationError(file: configuration.file, keyPath: "broker.tls.key_file", message: message)
@@ -61,12 +92,21 @@ public struct LoadedConfiguration: Sendable {
         }
     }
 
-    private static func turnQueues(of accounts: [String: Account], queue: RequestQueueSettings) -> [String: String] {
-        var names: [String: String] = [:]
-        for account in accounts.values where account.issue == .oncePerWindow {
-            names[account.name] = queue.turnQueueName(account: account.name, key: account.generator.key)
+    /// A turn queue per `once_per_window` account outside pools, named by
+    /// its key; one per pool of such accounts, named by the pool's name under
+    /// its first member's key.
+    private static func turnGroups(of accounts: [String: Account], pools: [PoolSettings], queue: RequestQueueSettings) -> [TurnGroup] {
+        var groups: [TurnGroup] = []
+        var pooled: Set<String> = []
+        for pool in pools {
+            guard let first = accounts[pool.members[0]], first.issue == .oncePerWindow else { continue }
+            pooled.formUnion(pool.members)
+            groups.append(TurnGroup(queue: queue.turnQueueName(pool: pool.name, key: first.generator.key), accounts: pool.members, pool: pool.name))
         }
-        return names
+        for account in accounts.values where account.issue == .oncePerWindow && !pooled.contains(account.name) {
+            groups.append(TurnGroup(queue: queue.turnQueueName(account: account.name, key: account.generator.key), accounts: [account.name]))
+        }
+        return groups.sorted { $0.queue < $1.queue }
     }
 
     private static func password(of configuration: WorkerConfiguration, environment: [String: String]) throws(ConfigurationError) -> Password? {
@@ -98,6 +138,7 @@ public struct LoadedConfiguration: Sendable {
     public init(merging next: LoadedConfiguration, into running: LoadedConfiguration) {
         var configuration = running.configuration
         configuration.accounts = next.configuration.accounts
+        configuration.pools = next.configuration.pools
         configuration.allow = next.configuration.allow
         configuration.reply = next.configuration.reply
         configuration.rateLimit = next.configuration.rateLimit
@@ -105,14 +146,14 @@ public struct LoadedConfiguration: Sendable {
         accounts = next.accounts
         brokerPassword = running.brokerPassword
         warnings = next.warnings
-        turnQueues = next.turnQueues
+        pools = next.pools
+        turnGroups = next.turnGroups
         tlsKeyPath = running.tlsKeyPath
     }
 
-    /// The accounts that hand out each window once, sorted: each has a turn
-    /// queue on the broker, declared and consumed at start-up.
+    /// The accounts that hand out each window once, sorted.
     public var oncePerWindowAccounts: [String] {
-        turnQueues.keys.sorted()
+        turnGroups.flatMap(\.accounts).sorted()
     }
 
     /// The broker logins whose messages in a turn queue the worker

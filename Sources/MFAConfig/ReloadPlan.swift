@@ -14,8 +14,8 @@ public enum ReloadPlan: Sendable, Equatable {
     case refuse(reason: String)
 
     public init(running: LoadedConfiguration, next: LoadedConfiguration) {
-        guard next.turnQueues == running.turnQueues else {
-            self = .refuse(reason: "the accounts with issue: once_per_window or their keys changed; that needs a restart")
+        guard next.turnGroups == running.turnGroups else {
+            self = .refuse(reason: "the accounts with issue: once_per_window, their pools or their keys changed; that needs a restart")
             return
         }
         let current = running.configuration, incoming = next.configuration

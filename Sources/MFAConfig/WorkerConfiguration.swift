@@ -15,6 +15,9 @@ public struct WorkerConfiguration: Sendable {
     public var reply: ReplySettings
     /// Accounts by name, in file order.
     public var accounts: [AccountSettings]
+    /// Pools of accounts a request may name instead of an account, in file
+    /// order.
+    public var pools: [PoolSettings] = []
     public var allow: Allowlist
     /// Accept secret files readable by group or others (as ssh would not).
     public var allowLooseSecretFiles: Bool
@@ -36,6 +39,27 @@ public struct WorkerConfiguration: Sendable {
 
     public func account(named name: String) -> AccountSettings? {
         accounts.first { $0.name == name }
+    }
+
+    /// The pool an account is a member of (an account is in one at most).
+    public func pool(of account: String) -> PoolSettings? {
+        pools.first { $0.members.contains(account) }
+    }
+}
+
+/// `pools.NAME`: accounts that stand in for each other (automation users of
+/// one site with the same rights). A request that names the pool gets the
+/// code of the member that can give the earliest window that suits it.
+public struct PoolSettings: Sendable, Equatable {
+    public var name: String
+    /// Account names, in file order; all of one `issue` mode.
+    public var members: [String]
+    public var line: Int?
+
+    public init(name: String, members: [String], line: Int? = nil) {
+        self.name = name
+        self.members = members
+        self.line = line
     }
 }
 
@@ -128,6 +152,13 @@ public struct RequestQueueSettings: Sendable, Equatable {
             suffix.append(hex[Int(byte & 15)])
         }
         return "\(name).turns.\(String(decoding: suffix, as: UTF8.self))"
+    }
+
+    /// The turn queue of a pool of `once_per_window` accounts: as an
+    /// account's, hashed under its first member's key, with a label of its
+    /// own (a pool and an account never share a name).
+    public func turnQueueName(pool: String, key: SecretKey) -> String {
+        turnQueueName(account: "pool\u{0}" + pool, key: key)
     }
 
     /// What the turn queue's name hashes before the account (domain

@@ -68,6 +68,10 @@ public final class AuditTrail: Sendable {
         TextEscaping.appendJSON(reply.requester ?? "", to: &line)
         line.append(contentsOf: #","account":"#.utf8)
         TextEscaping.appendJSON(reply.account ?? "", to: &line)
+        if let pool = reply.pool {
+            line.append(contentsOf: #","pool":"#.utf8)
+            TextEscaping.appendJSON(pool, to: &line)
+        }
         if let window = reply.window {
             line.append(contentsOf: #","window_start":\#(window.start),"window_end":\#(window.end)"#.utf8)
         }

@@ -65,6 +65,7 @@ struct ReplyOutput {
             "outcome": .string(reply.outcome.rawValue),
             "latency_ms": .string(Self.milliseconds(micros)),
         ]
+        if let pool = reply.pool { metadata["pool"] = .string(pool) }
         if let message = reply.message { metadata["reason"] = .string(message) }
         logger.info("request", metadata: metadata)
     }

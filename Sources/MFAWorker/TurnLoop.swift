@@ -55,10 +55,10 @@ final class TurnLoop: ConnectionSession, MachineLoop {
         try connection.setPrefetch(Self.prefetch)
         try connection.enablePublisherConfirms()
         var consumers: [TurnsMachine.Consumer] = []
-        for account in runtime.turnAccounts {
-            guard let queue = runtime.turnQueueName(account) else { continue }
-            try runtime.declareTurnQueue(queue, on: connection)
-            consumers.append(TurnsMachine.Consumer(tag: try connection.consume(queue: queue), account: account, queue: queue))
+        for group in runtime.turnGroups {
+            try runtime.declareTurnQueue(group.queue, on: connection)
+            consumers.append(
+                TurnsMachine.Consumer(tag: try connection.consume(queue: group.queue), accounts: group.accounts, pool: group.pool, queue: group.queue))
         }
         _ = try step(.connected(consumers, holder: "\(instance)-\(connections)", now: SystemTime.unixMilliseconds()), connection)
         shared.statistics.turnsConnected.store(true, ordering: .relaxed)

@@ -17,6 +17,8 @@ public struct WorkerRuntime: Sendable {
     public var turnAccounts: [String]
     /// Their turn queues, by account.
     public var turnQueues: [String: String]
+    /// Each turn queue with the accounts (and pool) it decides for.
+    public var turnGroups: [TurnGroup]
     /// The broker user this worker logs in as: the `user_id` of everything
     /// it publishes.
     public var login: String
@@ -56,6 +58,7 @@ public struct WorkerRuntime: Sendable {
         self.workers = workers ?? configuration.workers ?? System.coreCount
         turnAccounts = loaded.oncePerWindowAccounts
         turnQueues = loaded.turnQueues
+        turnGroups = loaded.turnGroups
         login = broker.login
         workerLogins = loaded.workerLogins
         maxTurnsPerRequester = configuration.turns.maxPerRequester

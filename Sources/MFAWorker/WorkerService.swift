@@ -55,10 +55,10 @@ public final class WorkerService {
             try Self.declare("request queue", runtime.queue.name, otherThan: "the configuration gives") { () throws(AMQPError) in
                 try runtime.declareRequestQueue(on: connection)
             }
-            for account in runtime.turnAccounts {
-                guard let queue = runtime.turnQueueName(account) else { continue }
+            for group in runtime.turnGroups {
+                let queue = group.queue
                 try Self.declare(
-                    "turn queue of \(account)", queue, otherThan: "a quorum queue with a single active consumer",
+                    "turn queue of \(group.pool.map { "pool \($0)" } ?? group.accounts[0])", queue, otherThan: "a quorum queue with a single active consumer",
                     permissionHint: " (give it the request queue's permissions for names starting '\(runtime.queue.name).turns.')"
                 ) { () throws(AMQPError) in
                     try runtime.declareTurnQueue(queue, on: connection)

@@ -229,7 +229,7 @@ public struct ConsumerMachine: Sendable {
             return publish(reply, settling: delivery.deliveryTag, receivedAt: uptime)
         case .admitAccount(let check):
             awaitingRate = (delivery, check, now)
-            return [.checkAccountRate(check.account.name)]
+            return [.checkAccountRate(check.target.name)]
         case .schedule(let pending, let due):
             // A requester holds so many at most; past them, busy.
             let requester = UserName(pending.requester)

@@ -53,8 +53,11 @@ public struct Reply: Sendable {
 
     public var outcome: Outcome
     public var requester: String?
-    /// The account asked for (syntax-checked), when the body had one.
+    /// The account asked for (syntax-checked), when the body had one; for
+    /// a code of a pool, the member whose code it is.
     public var account: String?
+    /// The pool asked for, when a code of one of its members is sent.
+    public var pool: String?
     /// The window whose code the reply carries (success only).
     public var window: TOTPWindow?
     /// For error replies: the message sent (a constant, never a secret).
@@ -83,6 +86,8 @@ public struct PendingRequest: Sendable {
     /// The turn-queue delivery to acknowledge once the reply is confirmed;
     /// nil when the request was acknowledged already.
     public var deliveryTag: UInt64?
+    /// The pool asked for, when `account` is the member chosen.
+    public var pool: String?
 
     public init(
         replyTo: String, correlationID: [UInt8]?, requester: String, account: String, minValidityMilliseconds: Int64, receivedAt: UInt64,

@@ -12,6 +12,10 @@ public struct RequestDecider: Sendable {
     public private(set) var state: ServiceState
     private var codes: [String: (counter: UInt64, code: OneTimeCode)] = [:]
     private var buffer: [UInt8] = []
+    /// When each member of a `shared` pool was last chosen (a count), for
+    /// ties.
+    private var lastChosen: [String: Int] = [:]
+    private var chosen = 0
 
     public init(state: ServiceState) {
         self.state = state
@@ -92,11 +96,11 @@ public struct RequestDecider: Sendable {
         if let wait = requesterWait {
             return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
         }
-        guard let account = state.permittedAccount(body.account, for: requester) else {
+        guard let target = state.permittedTarget(body.account, for: requester) else {
             return .reply(error(.forbidden, Messages.forbidden, context))
         }
         let check = AccountCheck(
-            account: account, body: body, context: context, replyTo: replyTo, correlationID: correlationID, requester: requester, receivedAt: receivedAt)
+            target: target, body: body, context: context, replyTo: replyTo, correlationID: correlationID, requester: requester, receivedAt: receivedAt)
         if state.rateLimits.perAccount != nil {
             return .admitAccount(check)
         }
@@ -106,16 +110,21 @@ public struct RequestDecider: Sendable {
     /// Finishes a decision once the account's rate was checked
     /// (`accountWait`: nil to go on, else the ms to wait).
     public mutating func decide(_ check: AccountCheck, accountWait: Int64?) -> Decision {
-        let (account, body, context, replyTo, correlationID, requester, receivedAt) = (
-            check.account, check.body, check.context, check.replyTo, check.correlationID, check.requester, check.receivedAt
+        var (body, context, replyTo, correlationID, requester, receivedAt) = (
+            check.body, check.context, check.replyTo, check.correlationID, check.requester, check.receivedAt
         )
         let now = context.now
         if let wait = accountWait {
             return .reply(error(.rateLimited, Messages.rateLimited, context, retryAfter: wait))
         }
 
-        // 4. What depends on the account.
-        let period = account.parameters.period
+        // 4. What depends on the account (for a pool, on its members).
+        let members: [Account]
+        switch check.target {
+        case .account(let account): members = [account]
+        case .pool(_, let poolMembers): members = poolMembers
+        }
+        let period = members.map(\.parameters.period).min() ?? 30
         let bound = Int64(period) * 1000 - 1000
         let minValidity: Int64
         if let asked = body.minValidityMilliseconds {
@@ -129,12 +138,21 @@ public struct RequestDecider: Sendable {
 
         let maxWait = Int64(body.maxWaitMilliseconds ?? state.reply.defaultMaxWaitMilliseconds)
 
-        if account.issue == .oncePerWindow {
+        if members[0].issue == .oncePerWindow {
+            // The turn names what was asked: an account, or the pool, whose
+            // turn queue's holder chooses the member.
             return .takeTurn(
                 TurnRequest(
-                    replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name,
+                    replyTo: replyTo, correlationID: correlationID, requester: requester, account: check.target.name,
                     minValidityMilliseconds: minValidity, maxWaitMilliseconds: maxWait, receivedMilliseconds: now
                 ))
+        }
+        var pool: String?
+        if case .pool(let name, _) = check.target { pool = name }
+        let account = pool == nil ? members[0] : choose(among: members, now: now, minValidity: minValidity)
+        if let pool {
+            context.account = account.name
+            context.pool = pool
         }
         let window = account.generator.window(at: now)
         if window.millisecondsLeft(at: now) < minValidity {
@@ -142,12 +160,35 @@ public struct RequestDecider: Sendable {
             guard due - now <= maxWait else {
                 return .reply(error(.busy, Messages.busy, context, retryAfter: due - now))
             }
-            let pending = PendingRequest(
+            var pending = PendingRequest(
                 replyTo: replyTo, correlationID: correlationID, requester: requester, account: account.name, minValidityMilliseconds: minValidity,
                 receivedAt: receivedAt)
+            pending.pool = pool
             return .schedule(pending, dueMilliseconds: due)
         }
         return .reply(success(account, window: window, context))
+    }
+
+    /// The member of a `shared` pool whose window suits a request first
+    /// (the current one when it leaves `minValidity`, else the next), ties
+    /// going to the member chosen least recently by this decider.
+    private mutating func choose(among members: [Account], now: Int64, minValidity: Int64) -> Account {
+        func opens(_ account: Account) -> Int64 {
+            let window = account.generator.window(at: now)
+            return window.millisecondsLeft(at: now) >= minValidity ? now : window.end * 1000
+        }
+        var best = members[0]
+        var bestOpens = opens(best)
+        for member in members.dropFirst() {
+            let memberOpens = opens(member)
+            if memberOpens < bestOpens || (memberOpens == bestOpens && lastChosen[member.name, default: -1] < lastChosen[best.name, default: -1]) {
+                best = member
+                bestOpens = memberOpens
+            }
+        }
+        chosen += 1
+        lastChosen[best.name] = chosen
+        return best
     }
 
     /// The `busy` reply to a turn whose window would open too late.
@@ -184,7 +225,22 @@ public struct RequestDecider: Sendable {
     public mutating func complete(_ pending: PendingRequest, now: Int64) -> Reply {
         var context = ReplyContext(replyTo: pending.replyTo, correlationID: pending.correlationID, requester: pending.requester, now: now)
         context.account = pending.account
-        guard let account = state.permittedAccount(pending.account, for: pending.requester) else {
+        context.pool = pending.pool
+        let permitted: Account?
+        if let pool = pending.pool {
+            // Asked by pool: the pool must still be allowed, the account
+            // still its member.
+            if case .pool(_, let members) = state.permittedTarget(pool, for: pending.requester) {
+                permitted = members.first { $0.name == pending.account }
+            } else {
+                permitted = nil
+            }
+        } else {
+            permitted = state.permittedAccount(pending.account, for: pending.requester)
+        }
+        guard let account = permitted else {
+            context.account = pending.pool ?? pending.account
+            context.pool = nil
             return error(.forbidden, Messages.forbidden, context)
         }
         guard let window = pending.window else {
@@ -212,13 +268,13 @@ public struct RequestDecider: Sendable {
         let code = code(of: account, in: window)
         let left = window.millisecondsLeft(at: context.now)
         ReplyBody.success(
-            into: &buffer, account: account.name, username: account.username, code: code, period: account.parameters.period, window: window,
-            expiresInMilliseconds: left)
+            into: &buffer, account: account.name, pool: context.pool, username: account.username, code: code, period: account.parameters.period,
+            window: window, expiresInMilliseconds: left)
         return Reply(
             routingKey: context.replyTo, correlationID: context.correlationID,
             expirationMilliseconds: max(1, min(Int64(state.reply.maxTTLMilliseconds), left)),
             timestamp: context.now / 1000, body: buffer,
-            outcome: .ok, requester: context.requester, account: account.name, window: window, message: nil
+            outcome: .ok, requester: context.requester, account: account.name, pool: context.pool, window: window, message: nil
         )
     }
 
@@ -265,7 +321,7 @@ public struct RequestDecider: Sendable {
 
     /// A request allowed its account, waiting for the account's rate.
     public struct AccountCheck: Sendable {
-        public let account: Account
+        public let target: ServiceState.Target
         let body: RequestBody
         let context: ReplyContext
         let replyTo: String
@@ -280,6 +336,7 @@ public struct RequestDecider: Sendable {
         var requester: String?
         var now: Int64
         var account: String?
+        var pool: String?
         var quiet = false
     }
 }

@@ -6,6 +6,8 @@ import TOTP
 /// one whole.
 public struct ServiceState: Sendable {
     public let accounts: [String: Account]
+    /// Pools by name: names a request may give instead of an account.
+    public let pools: [String: PoolSettings]
     public let allow: Allowlist
     public let reply: ReplySettings
     public let rateLimits: RateLimiter
@@ -20,8 +22,9 @@ public struct ServiceState: Sendable {
 
     public init(
         accounts: [String: Account], allow: Allowlist, reply: ReplySettings, rateLimits: RateLimiter = RateLimiter(), generation: Int = 0,
-        requestQueue: String = RequestQueueSettings.defaultName, workerLogins: [String] = []
+        requestQueue: String = RequestQueueSettings.defaultName, workerLogins: [String] = [], pools: [String: PoolSettings] = [:]
     ) {
+        self.pools = pools
         self.workerLogins = Set(workerLogins.map(UserName.init))
         self.accounts = accounts
         self.allow = allow
@@ -44,8 +47,33 @@ public struct ServiceState: Sendable {
         self.init(
             accounts: loaded.accounts, allow: loaded.configuration.allow, reply: loaded.configuration.reply,
             rateLimits: RateLimiter(perRequester: limits.perRequester, perAccount: limits.perAccount, requesterOverrides: limits.requesters),
-            generation: generation, requestQueue: loaded.configuration.requestQueue.name, workerLogins: loaded.workerLogins
+            generation: generation, requestQueue: loaded.configuration.requestQueue.name, workerLogins: loaded.workerLogins, pools: loaded.pools
         )
+    }
+
+    /// What a request names: an account, or a pool with its members.
+    public enum Target: Sendable {
+        case account(Account)
+        case pool(String, members: [Account])
+
+        /// The name asked for (the bucket of `rate_limit.per_account`).
+        public var name: String {
+            switch self {
+            case .account(let account): account.name
+            case .pool(let name, _): name
+            }
+        }
+    }
+
+    /// The account or pool `name` when `requester` may have it. Unknown and
+    /// not-allowed read the same: nil. Allowing a pool allows none of its
+    /// members by name.
+    func permittedTarget(_ name: String, for requester: String) -> Target? {
+        guard allow.permits(requester: requester, account: name) else { return nil }
+        if let account = accounts[name] { return .account(account) }
+        guard let pool = pools[name] else { return nil }
+        let members = pool.members.compactMap { accounts[$0] }
+        return members.isEmpty ? nil : .pool(name, members: members)
     }
 
     /// The account `name` when `requester` may have it. Unknown and

@@ -143,18 +143,27 @@ public enum TurnDrop: String, Error, Sendable, CaseIterable {
     case wrongAccount = "wrong_account"
 }
 
-/// The gate of one account's turn queue: what a worker believes of a
-/// message it reads there. Only messages published by a worker login (the
-/// broker checks `user_id` against the login of the connection that
-/// published) are read; of those, only well-formed ones about this
-/// queue's account count.
+/// The gate of one turn queue: what a worker believes of a message it
+/// reads there. Only messages published by a worker login (the broker
+/// checks `user_id` against the login of the connection that published)
+/// are read; of those, only well-formed ones about this queue's accounts
+/// (or, for a turn, its pool) count.
 public struct TurnQueueGuard: Sendable {
-    public let account: String
+    /// The names a turn may ask for: the accounts, and the pool.
+    public let names: [String]
+    private let accounts: Set<[UInt8]>
+    private let turnNames: Set<[UInt8]>
     /// Two user names are the same only when their bytes are.
     private let workerLogins: Set<UserName>
 
     public init(account: String, workerLogins: some Sequence<String>) {
-        self.account = account
+        self.init(accounts: [account], pool: nil, workerLogins: workerLogins)
+    }
+
+    public init(accounts: [String], pool: String?, workerLogins: some Sequence<String>) {
+        names = accounts + (pool.map { [$0] } ?? [])
+        self.accounts = Set(accounts.map { Array($0.utf8) })
+        turnNames = Set(names.map { Array($0.utf8) })
         self.workerLogins = Set(workerLogins.map(UserName.init))
     }
 
@@ -165,7 +174,13 @@ public struct TurnQueueGuard: Sendable {
         guard let message = TurnMessage.decode(type: type, messageID: messageID, replyTo: replyTo, correlationID: correlationID, body: body) else {
             return .failure(.undecodable)
         }
-        if let about = message.account, Array(about.utf8) != Array(account.utf8) { return .failure(.wrongAccount) }
-        return .success(message)
+        switch message {
+        case .request(let turn) where !turnNames.contains(Array(turn.account.utf8)):
+            return .failure(.wrongAccount)
+        case .record(_, let account, _) where !accounts.contains(Array(account.utf8)):
+            return .failure(.wrongAccount)
+        default:
+            return .success(message)
+        }
     }
 }

@@ -46,16 +46,23 @@ public struct TurnsMachine: Sendable {
         }
     }
 
-    /// One turn queue this connection consumes.
+    /// One turn queue this connection consumes: an account's, or a pool's.
     public struct Consumer: Sendable, Equatable {
         public var tag: String
-        public var account: String
+        public var accounts: [String]
+        public var pool: String?
         public var queue: String
         public init(tag: String, account: String, queue: String) {
+            self.init(tag: tag, accounts: [account], pool: nil, queue: queue)
+        }
+        public init(tag: String, accounts: [String], pool: String?, queue: String) {
             self.tag = tag
-            self.account = account
+            self.accounts = accounts
+            self.pool = pool
             self.queue = queue
         }
+        /// What logs call the queue: the pool, or the account.
+        public var name: String { pool ?? accounts[0] }
     }
 
     /// A message from a turn queue, as plain values.
@@ -208,7 +215,7 @@ public struct TurnsMachine: Sendable {
         case .consumerCancelled(let tag):
             // A turn queue was deleted or lost its node: begin again on a
             // new connection, so that everything it held is returned at once.
-            return [.reconnect("the broker cancelled the turn consumer of \(queues[tag]?.consumer.account ?? tag)")]
+            return [.reconnect("the broker cancelled the turn consumer of \(queues[tag]?.consumer.name ?? tag)")]
         case .tick(let now, let uptime):
             return tick(now: now, uptime: uptime)
         case .beginShutdown(let now):
@@ -241,9 +248,11 @@ public struct TurnsMachine: Sendable {
         lastRenewal = now
         for consumer in consumers {
             let keeper = TurnKeeper(
-                account: consumer.account, holder: settings.holder, syncBacklog: settings.syncBacklog, maxPerRequester: settings.maxPerRequester)
-            queues[consumer.tag] = (consumer, keeper, TurnQueueGuard(account: consumer.account, workerLogins: settings.workerLogins))
-            tags[consumer.account] = consumer.tag
+                accounts: consumer.accounts, pool: consumer.pool, holder: settings.holder, syncBacklog: settings.syncBacklog,
+                maxPerRequester: settings.maxPerRequester)
+            let gate = TurnQueueGuard(accounts: consumer.accounts, pool: consumer.pool, workerLogins: settings.workerLogins)
+            queues[consumer.tag] = (consumer, keeper, gate)
+            for name in gate.names { tags[name] = consumer.tag }
         }
         return []
     }
@@ -256,7 +265,7 @@ public struct TurnsMachine: Sendable {
         // the connection.
         guard shutdownDeadline == nil else { return [] }
         var actions: [Action] = []
-        let account = queue.consumer.account
+        let account = queue.consumer.name
         // Anyone with write on the default exchange can publish here: only
         // what a worker login wrote about this queue's account is read. The
         // rest is acknowledged and dropped (a delivery the keeper cannot
@@ -285,10 +294,10 @@ public struct TurnsMachine: Sendable {
             }
         }
         let wasServing = queue.keeper.phase == .serving
-        let keeperActions = queue.keeper.received(message, deliveryTag: delivery.deliveryTag, now: now, period: period(of: account))
+        let keeperActions = queue.keeper.received(message, deliveryTag: delivery.deliveryTag, now: now, period: period(of:))
         queues[delivery.consumerTag] = queue
         if !wasServing && queue.keeper.phase == .serving {
-            actions.append(.log(.holding(account: account, windowsKept: queue.keeper.ledger.issued.count)))
+            actions.append(.log(.holding(account: account, windowsKept: queue.keeper.ledgers.values.map(\.issued.count).reduce(0, +))))
         }
         return actions + perform(keeperActions, tag: delivery.consumerTag, now: now, uptime: uptime)
     }
@@ -302,8 +311,8 @@ public struct TurnsMachine: Sendable {
             switch keeperAction {
             case .publishFence(let id):
                 actions.append(publish(.fence(id: id), to: queue.consumer.queue, settling: nil))
-            case .publishRecord:
-                actions.append(publish(queue.keeper.record, to: queue.consumer.queue, settling: nil))
+            case .publishRecord(let account):
+                actions.append(publish(queue.keeper.record(of: account), to: queue.consumer.queue, settling: nil))
             case .ack(let deliveryTag):
                 actions.append(ack(deliveryTag))
             case .decide(let deliveryTag, let turn):
@@ -321,7 +330,7 @@ public struct TurnsMachine: Sendable {
     /// broker's confirm of the record that lists it.
     private mutating func decide(_ turn: TurnRequest, deliveryTag: UInt64, tag: String, now: Int64, uptime: UInt64) -> [Action] {
         guard var queue = queues[tag] else { return [] }
-        let choice = queue.keeper.assign(turn, now: now, period: period(of: queue.consumer.account))
+        let (account, choice) = queue.keeper.give(turn, now: now, period: period(of:))
         queues[tag] = queue
         let receivedAt = uptime &- UInt64(max(0, now - turn.receivedMilliseconds)) &* 1_000_000
         switch choice {
@@ -333,13 +342,14 @@ public struct TurnsMachine: Sendable {
                     decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now, reason: Messages.turnsHeld), settling: deliveryTag, receivedAt: receivedAt)
             ]
         case .window(let window, let opensAt):
-            let record = publish(queue.keeper.record, to: queue.consumer.queue, settling: nil)
-            let pending = PendingRequest(
-                replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, account: turn.account,
+            let record = publish(queue.keeper.record(of: account), to: queue.consumer.queue, settling: nil)
+            var pending = PendingRequest(
+                replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, account: account,
                 minValidityMilliseconds: turn.minValidityMilliseconds, receivedAt: receivedAt, window: window, deliveryTag: deliveryTag
             )
+            if account != turn.account { pending.pool = turn.account }
             unconfirmed.append((nextSequence - 1, opensAt, pending))
-            return [record, .log(.turnGiven(requester: turn.requester, account: turn.account, correlationID: turn.correlationID, windowStart: window.start))]
+            return [record, .log(.turnGiven(requester: turn.requester, account: account, correlationID: turn.correlationID, windowStart: window.start))]
         }
     }
 
@@ -400,7 +410,7 @@ public struct TurnsMachine: Sendable {
             lastRenewal = now
             for tag in queues.keys.sorted() {
                 guard var queue = queues[tag] else { continue }
-                let renewal = queue.keeper.renew(now: now, period: period(of: queue.consumer.account))
+                let renewal = queue.keeper.renew(now: now, period: period(of:))
                 queues[tag] = queue
                 actions += perform(renewal, tag: tag, now: now, uptime: uptime)
             }
@@ -473,7 +483,7 @@ public struct TurnsMachine: Sendable {
     /// The requester of `pending` no longer holds its window.
     private mutating func release(_ pending: PendingRequest) {
         guard let window = pending.window, let tag = tags[pending.account] else { return }
-        queues[tag]?.keeper.release(requester: pending.requester, window: window.counter)
+        queues[tag]?.keeper.release(requester: pending.requester, asked: pending.pool ?? pending.account, account: pending.account, window: window.counter)
     }
 
     private mutating func takeUnconfirmed(upTo sequence: UInt64, multiple: Bool) -> [(sequence: UInt64, due: Int64, pending: PendingRequest)] {

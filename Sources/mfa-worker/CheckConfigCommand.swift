@@ -73,6 +73,15 @@ struct ConfigurationSummary {
             lines.append("  \(padded)  \(account.parameters), \(account.generator.key.bitCount)-bit key \(source)\(issue)\(login)\(site)")
         }
 
+        if !configuration.pools.isEmpty {
+            lines.append("pools (\(configuration.pools.count)):")
+            let poolWidth = configuration.pools.map(\.name.count).max() ?? 0
+            for pool in configuration.pools {
+                let turns = loaded.turnQueues[pool.name].map { ", each window's code of each member once (turn queue \($0))" } ?? ""
+                lines.append("  \(pool.name.padding(toLength: poolWidth))  \(pool.members.joined(separator: ", "))\(turns)")
+            }
+        }
+
         let requesters = configuration.allow.requesters
         lines.append("requesters (\(requesters.count)):")
         let requesterWidth = requesters.map(\.count).max() ?? 0

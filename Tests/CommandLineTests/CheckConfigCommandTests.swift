@@ -78,7 +78,9 @@ struct CheckConfigCommandTests {
             $0.write("worker.yaml", "broker:\n  url: amqp://h\naccounts:\n  sf-eu:\n    secret_file: secrets/sf-eu.key\nallow:\n  bot: [sf-eu, sf-us]\n")
         }
         expectOneLine(
-            result, "\(dir)/worker.yaml: allow.bot.[1] (line 7): names account 'sf-us', which is not configured under accounts (did you mean 'sf-eu'?)")
+            result,
+            "\(dir)/worker.yaml: allow.bot.[1] (line 7): names account 'sf-us', which is not configured under accounts or pools (did you mean 'sf-eu'?)"
+        )
     }
 
     /// Root reads any file, so the unreadable case runs the check as nobody.

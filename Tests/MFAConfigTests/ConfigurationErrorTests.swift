@@ -42,7 +42,7 @@ struct ConfigurationErrorTests {
         )
         expectError(
             ConfigFixture.yaml(extra: "alow_loose_secret_files: true"),
-            "DIR/worker.yaml: alow_loose_secret_files (line 8): unknown key 'alow_loose_secret_files' at the top level (did you mean 'allow_loose_secret_files'?); known keys: broker, request_queue, reply, accounts, allow, allow_loose_secret_files, allow_core_dumps, workers, log, shutdown_timeout_s, rate_limit, turns, metrics, audit"
+            "DIR/worker.yaml: alow_loose_secret_files (line 8): unknown key 'alow_loose_secret_files' at the top level (did you mean 'allow_loose_secret_files'?); known keys: broker, request_queue, reply, accounts, pools, allow, allow_loose_secret_files, allow_core_dumps, workers, log, shutdown_timeout_s, rate_limit, turns, metrics, audit"
         )
         expectError(
             ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    digit: 8"),
@@ -127,7 +127,7 @@ struct ConfigurationErrorTests {
     func allowlistUnknownAccount() {
         expectError(
             ConfigFixture.yaml(allow: "  rpa-bot-1: [sf-eu, sf-us]"),
-            "DIR/worker.yaml: allow.rpa-bot-1.[1] (line 7): names account 'sf-us', which is not configured under accounts (did you mean 'sf-eu'?)")
+            "DIR/worker.yaml: allow.rpa-bot-1.[1] (line 7): names account 'sf-us', which is not configured under accounts or pools (did you mean 'sf-eu'?)")
     }
 
     @Test(

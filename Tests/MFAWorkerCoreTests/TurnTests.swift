@@ -128,7 +128,7 @@ struct TurnKeeperTests {
         #expect(keeper.phase == .syncing(fence: fence))
 
         actions = keeper.received(.fence(id: fence), deliveryTag: 5, now: Self.now, period: 30)
-        #expect(actions == [.ack(5), .publishRecord, .decide(deliveryTag: 2, Self.turn("t1"))])
+        #expect(actions == [.ack(5), .publishRecord("acct"), .decide(deliveryTag: 2, Self.turn("t1"))])
         #expect(keeper.phase == .serving)
         #expect(keeper.heldRecords == [1, 3])
         // The request waiting gets the first window nobody holds.
@@ -176,7 +176,7 @@ struct TurnKeeperTests {
         }
         #expect(keeper.renew(now: Self.now, period: 30).isEmpty, "not while syncing")
         _ = keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30)
-        #expect(keeper.renew(now: Self.now, period: 30) == [.publishRecord])
+        #expect(keeper.renew(now: Self.now, period: 30) == [.publishRecord("acct")])
         // Two windows later, everything recorded has ended.
         #expect(keeper.renew(now: Self.now + 60_000, period: 30) == [.ack(1)])
         #expect(keeper.heldRecords.isEmpty)
@@ -191,7 +191,9 @@ struct TurnKeeperTests {
             return
         }
         #expect(keeper.received(.fence(id: fence), deliveryTag: 2, now: Self.now, period: 30) == [.ack(2), .decide(deliveryTag: 1, Self.turn("t1"))])
-        #expect(keeper.received(.record(holder: "A", account: "acct", windows: [Self.current]), deliveryTag: 3, now: Self.now, period: 30) == [.publishRecord])
+        #expect(
+            keeper.received(.record(holder: "A", account: "acct", windows: [Self.current]), deliveryTag: 3, now: Self.now, period: 30)
+                == [.publishRecord("acct")])
         #expect(keeper.ledger.issued == [Self.current])
         #expect(keeper.heldRecords == [3])
         #expect(

@@ -147,6 +147,13 @@ public final class WorkerProcess {
         return RequestQueueSettings(name: queue).turnQueueName(account: account, key: key)
     }
 
+    /// The turn queue of a pool of `once_per_window` accounts (hashed
+    /// under its first member's key).
+    public func turnQueue(pool: String, firstMember: String) -> String {
+        let key = SecretKey(bytes: (try? Base32.decode(keys[firstMember]?.base32 ?? "")) ?? [])
+        return RequestQueueSettings(name: queue).turnQueueName(pool: pool, key: key)
+    }
+
     /// Starts the worker and waits until it consumes.
     @discardableResult
     public func start(waitForConsuming: Bool = true) throws -> WorkerProcess {

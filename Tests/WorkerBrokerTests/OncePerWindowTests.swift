@@ -246,7 +246,7 @@ struct OncePerWindowTests {
         let config = try String(contentsOfFile: worker.configPath, encoding: .utf8)
         try config.replacingOccurrences(of: "issue: shared", with: "issue: once_per_window").write(toFile: worker.configPath, atomically: true, encoding: .utf8)
         kill(worker.pid!, SIGHUP)
-        #expect(worker.waitForLog("the accounts with issue: once_per_window or their keys changed; that needs a restart"), "\(worker.log)")
+        #expect(worker.waitForLog("the accounts with issue: once_per_window, their pools or their keys changed; that needs a restart"), "\(worker.log)")
         // Still shared: two requests in the hour get the same window.
         let robot = try Requester(requestQueue: worker.queue)
         let one = try #require(try robot.ask(account: "sf-eu"))
