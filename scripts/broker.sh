@@ -10,7 +10,9 @@
 #
 # Settings (environment): MFA_BROKER_NAME (node short name, default mfa),
 # MFA_BROKER_PORT (AMQP port, default 5672), MFA_BROKER_DIST_PORT (default
-# AMQP port + 20000), MFA_BROKER_CONF_EXTRA (lines appended to rabbitmq.conf).
+# AMQP port + 20000), MFA_BROKER_CONF_EXTRA (lines appended to rabbitmq.conf),
+# MFA_BROKER_OPEN_FILES (the open-files limit the node gets, default 65536, or
+# the hard limit when that is lower and cannot be raised: start says which).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +22,7 @@ dist_port=${MFA_BROKER_DIST_PORT:-$((port + 20000))}
 state=${MFA_BROKER_DIR:-/tmp/mfa-worker-broker/$name}
 node="$name@localhost"
 bin=/usr/lib/rabbitmq/bin
+. "$here/lib/open-files.sh"
 
 # Every node of the project shares one Erlang cookie through one HOME, so
 # that rabbitmqctl (run as this user, not switched to 'rabbitmq') reaches it.
@@ -62,6 +65,8 @@ CONF
     [ -f "$state/enabled_plugins" ] || echo "[${MFA_BROKER_PLUGINS:-}]." > "$state/enabled_plugins"
     [ -f "$state/advanced.config" ] || echo "[]." > "$state/advanced.config"
     echo "broker: starting $node on 127.0.0.1:$port (files in $state)"
+    # One file descriptor per connection: the node inherits this shell's limit.
+    raise_open_files "${MFA_BROKER_OPEN_FILES:-65536}" "broker: $node"
     "$bin/rabbitmq-server" -detached
     for second in $(seq 1 60); do
         if answers; then
@@ -88,5 +93,5 @@ case "${1:-}" in
     status) if answers; then echo "broker: $node answers on 127.0.0.1:$port"; else echo "broker: $node does not answer"; exit 1; fi ;;
     restart) stop; start ;;
     ctl) shift; ctl "$@" ;;
-    *) sed -n '2,14p' "$0"; exit 2 ;;
+    *) sed -n '2,16p' "$0"; exit 2 ;;
 esac
