@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The tests that need RabbitMQ nodes of their own: a broker restart under
-# load (node mfa-fault on 127.0.0.1:5681), a lost node of a 3-node cluster
-# (scripts/cluster.sh), and TLS (scripts/tls-node.sh, TLS on 5771).
+# load (node mfa-fault on 127.0.0.1:5681), a memory alarm (node mfa-alarm on
+# 127.0.0.1:5682), a lost node of a 3-node cluster (scripts/cluster.sh), and
+# TLS (scripts/tls-node.sh, TLS on 5771).
 # Starts the nodes they need, runs them, stops the nodes. Expects the test
 # build of scripts/test.sh (or runs swift build --build-tests itself).
 set -euo pipefail
@@ -9,10 +10,12 @@ cd "$(dirname "$0")/.."
 
 started=$(date +%s)
 MFA_BROKER_NAME=mfa-fault MFA_BROKER_PORT=5681 scripts/broker.sh start
+MFA_BROKER_NAME=mfa-alarm MFA_BROKER_PORT=5682 scripts/broker.sh start
 scripts/cluster.sh start
 scripts/tls-node.sh start
 cleanup() {
     MFA_BROKER_NAME=mfa-fault MFA_BROKER_PORT=5681 scripts/broker.sh stop || true
+    MFA_BROKER_NAME=mfa-alarm MFA_BROKER_PORT=5682 scripts/broker.sh stop || true
     scripts/cluster.sh stop || true
     scripts/tls-node.sh stop || true
 }

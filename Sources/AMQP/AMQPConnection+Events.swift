@@ -107,9 +107,10 @@ extension AMQPConnection {
             sendConnectionCloseOK()
             throw .connectionClosed(code: close.reply_code, text: text)
         case mfa_method_connection_blocked:
-            return .blocked(true)
+            let blocked = method.decoded.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
+            return .blocked(true, reason: Self.string(blocked.reason))
         case mfa_method_connection_unblocked:
-            return .blocked(false)
+            return .blocked(false, reason: "")
         default:
             // Anything else (a late cancel-ok, say) needs no action.
             return .timeout

@@ -96,6 +96,7 @@ public enum AMQPEvent: Sendable {
     /// can be opened again with ``AMQPConnection/reopenChannel()``.
     case channelClosed(code: UInt16, text: String)
     /// The broker blocked (`true`) or unblocked publishing on this
-    /// connection (a memory or disk alarm).
-    case blocked(Bool)
+    /// connection (a memory or disk alarm); `reason` is the broker's
+    /// ("low on memory"), empty when unblocked.
+    case blocked(Bool, reason: String)
 }

@@ -48,6 +48,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     }
 
     func connectionLost() {
+        shared.blocks.forget(threadName)
         stopCounting()
         consumerTag = nil
         shared.connectionLost(inFlight: machine.connectionLost())
@@ -160,12 +161,8 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
             return .consumerCancelled
         case .channelClosed(let code, let text):
             return .channelClosed("\(code) \(text)")
-        case .blocked(let blocked):
-            if blocked {
-                logger.warning("the broker blocks publishing (memory or disk alarm); replies wait")
-            } else {
-                logger.notice("the broker publishes again")
-            }
+        case .blocked(let blocked, let reason):
+            shared.blocks.note(threadName, blocked: blocked, reason: reason, logger: logger)
             return nil
         case .timeout:
             return nil

@@ -157,7 +157,8 @@ final class HealthServer: @unchecked Sendable {
     }
 
     /// 200 only while consuming; `degraded` when the clock is not
-    /// synchronised or the turns thread is disconnected.
+    /// synchronised, the turns thread is disconnected, or the broker blocks
+    /// publishing.
     func health() -> (Bool, String) {
         if shared.isStopping { return (false, "stopping") }
         let consumers = shared.statistics.consumersActive.load(ordering: .relaxed)
@@ -170,6 +171,9 @@ final class HealthServer: @unchecked Sendable {
         let statistics = shared.statistics
         if statistics.turnsExpected.load(ordering: .relaxed) && !statistics.turnsConnected.load(ordering: .relaxed) {
             degraded.append("the turns connection is down; once_per_window requests wait for it")
+        }
+        if shared.blocks.isBlocked {
+            degraded.append("the broker blocks publishing (a memory or disk alarm); replies wait until it clears")
         }
         if !degraded.isEmpty {
             return (true, "degraded: " + degraded.joined(separator: "; "))

@@ -34,12 +34,16 @@ public final class SharedWorkerState: Sendable {
     private let redeliveries = Mutex(RedeliveryGuard())
     public let statistics: WorkerStatistics
     public let metrics: WorkerMetrics
+    /// The worker's connections the broker blocks from publishing (alarms).
+    public let blocks: PublishingBlocks
     public let audit: AuditTrail
 
     public init(_ state: ServiceState, audit: AuditTrail) {
         statistics = WorkerStatistics()
+        let blocks = PublishingBlocks()
+        self.blocks = blocks
         metrics = WorkerMetrics(
-            statistics: statistics,
+            statistics: statistics, blocks: blocks,
             oncePerWindowAccounts: state.accounts.values.filter { $0.issue == .oncePerWindow }.count,
             auditWriteFailures: { audit.failedWrites }
         )

@@ -26,10 +26,7 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     private var machine: TurnsMachine
 
     init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
-        var runtime = runtime
-        // Told apart from the consumer threads' connections in the broker's
-        // connection list.
-        for index in runtime.endpoints.indices { runtime.endpoints[index].connectionName = "mfa-worker turns" }
+        let runtime = runtime.naming(connections: "mfa-worker turns")
         self.runtime = runtime
         self.shared = shared
         var logger = logger
@@ -65,6 +62,7 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     }
 
     func connectionLost() {
+        shared.blocks.forget(threadName)
         // What this connection held goes back to the turn queues with it:
         // those turns are given a window again by the next holder; the ones
         // in flight take a strike (``RedeliveryGuard``).
@@ -145,12 +143,8 @@ final class TurnLoop: ConnectionSession, MachineLoop {
             return .returned(type: message.properties.type, routingKey: message.routingKey, reply: "\(message.replyCode) \(message.replyText)")
         case .consumerCancelled(let tag):
             return .consumerCancelled(tag: tag)
-        case .blocked(let blocked):
-            if blocked {
-                logger.warning("the broker blocks publishing (memory or disk alarm); turns wait")
-            } else {
-                logger.notice("the broker publishes again")
-            }
+        case .blocked(let blocked, let reason):
+            shared.blocks.note(threadName, blocked: blocked, reason: reason, logger: logger)
             return nil
         case .timeout, .channelClosed:
             return nil

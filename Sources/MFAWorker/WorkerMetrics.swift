@@ -26,6 +26,8 @@ public final class WorkerMetrics: Sendable {
     private let lastDelivery: Gauge
     private let clockSynchronized: Gauge
     private let turnAccountsHeld: Gauge
+    private let brokerBlocked: Gauge
+    private let blocks: PublishingBlocks
     private let followed: [FollowedCounter]
     private let turnMessagesDropped: [TurnDrop: Counter]
     let statistics: WorkerStatistics
@@ -35,10 +37,11 @@ public final class WorkerMetrics: Sendable {
     ///     (fixed while the worker runs: changing them needs a restart).
     ///   - auditWriteFailures: the failed writes of the audit trail's sink.
     public init(
-        statistics: WorkerStatistics, oncePerWindowAccounts: Int = 0,
+        statistics: WorkerStatistics, blocks: PublishingBlocks = PublishingBlocks(), oncePerWindowAccounts: Int = 0,
         auditWriteFailures: @escaping @Sendable () -> Int = { 0 }
     ) {
         self.statistics = statistics
+        self.blocks = blocks
         let registry = registry
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Gauge {
             registry.makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
@@ -69,6 +72,8 @@ public final class WorkerMetrics: Sendable {
         clockSynchronized = gauge("mfa_clock_synchronized", "1 when the kernel says the clock is synchronised (adjtimex), else 0.")
         turnAccountsHeld = gauge(
             "mfa_turn_accounts_held", "once_per_window accounts whose windows this worker gives out now (across replicas each account is held by one).")
+        brokerBlocked = gauge(
+            "mfa_broker_blocked", "1 while the broker blocks this worker's publishing (connection.blocked: a memory or disk alarm), else 0.")
         gauge("mfa_turn_accounts_configured", "once_per_window accounts in this worker's configuration.").set(to: Double(oncePerWindowAccounts))
         gauge("mfa_build_info", "Always 1; the version of the running worker is the label.", [("version", WorkerVersion.current)]).set(to: 1)
         gauge("process_start_time_seconds", "Unix time when the worker started.").set(to: Double(SystemTime.unixMilliseconds()) / 1000)
@@ -130,6 +135,7 @@ public final class WorkerMetrics: Sendable {
         pending.set(Int64(statistics.repliesPending.load(ordering: .relaxed)))
         consumersActive.set(Int64(statistics.consumersActive.load(ordering: .relaxed)))
         turnAccountsHeld.set(Int64(statistics.turnAccountsHeld.load(ordering: .relaxed)))
+        brokerBlocked.set(Int64(blocks.isBlocked ? 1 : 0))
         lastDelivery.set(to: Double(statistics.lastDeliveryMilliseconds.load(ordering: .relaxed)) / 1000)
         for counter in followed { counter.catchUp() }
         var buffer: [UInt8] = []

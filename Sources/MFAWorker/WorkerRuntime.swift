@@ -65,6 +65,14 @@ public struct WorkerRuntime: Sendable {
         consumerTimeoutMilliseconds = broker.consumerTimeoutMilliseconds
     }
 
+    /// The same settings with the connections named `name` (told apart
+    /// from the consumer threads' in the broker's connection list).
+    func naming(connections name: String) -> WorkerRuntime {
+        var named = self
+        for index in named.endpoints.indices { named.endpoints[index].connectionName = name }
+        return named
+    }
+
     /// The request queue's `x-` arguments, as the configuration gives them.
     /// A classic queue is declared without `x-queue-type`, as most tools do.
     public var queueArguments: [(String, FieldValue)] {

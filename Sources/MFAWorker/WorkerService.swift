@@ -184,11 +184,12 @@ public final class WorkerService {
         clock.check()
         let listener = ThreadGroup()
         if let health { listener.start("health") { health.serve() } }
-
         // Each loop and its connection are made on their own thread and used
         // there only; the closures carry Sendable settings.
-        let workers = ThreadGroup()
         let runtime = runtime, shared = shared, logger = logger
+        listener.start(AlarmWatch.name) { AlarmWatch(runtime: runtime, shared: shared, logger: logger).run() }
+
+        let workers = ThreadGroup()
         for index in 0..<runtime.workers {
             workers.start("consumer-\(index + 1)") {
                 ConsumerLoop(index: index, runtime: runtime, shared: shared, logger: logger).run()

@@ -76,6 +76,14 @@ enum FaultEnvironment {
         return try run("/bin/bash", [repositoryRoot + "/scripts/broker.sh", command], environment: environment)
     }
 
+    /// rabbitmqctl against another node.
+    static func ctl(name: String, port: Int, _ arguments: String...) throws -> RunResult {
+        var environment = ProcessInfo.processInfo.environment
+        environment["MFA_BROKER_NAME"] = name
+        environment["MFA_BROKER_PORT"] = String(port)
+        return try run("/bin/bash", [repositoryRoot + "/scripts/broker.sh", "ctl"] + arguments, environment: environment)
+    }
+
     static func cluster(_ arguments: String...) throws -> RunResult {
         try run("/bin/bash", [repositoryRoot + "/scripts/cluster.sh"] + arguments)
     }

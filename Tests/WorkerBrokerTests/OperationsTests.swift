@@ -7,29 +7,11 @@ import Testing
 /// running worker.
 @Suite("Operations against the worker")
 struct OperationsTests {
-    /// A free port for the metrics listener.
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func freePort() -> Int { WorkerHTTP.freePort() }
 
-    static func get(_ port: Int, _ path: String) throws -> (status: Int, body: String) {
-        let result = try run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", "http://127.0.0.1:\(port)\(path)"])
-        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
-        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
-    }
+    static func get(_ port: Int, _ path: String) throws -> (status: Int, body: String) { try WorkerHTTP.get(port, path) }
 
-    static func value(_ metrics: String, _ name: String) -> Double? {
-        metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
-    }
+    static func value(_ metrics: String, _ name: String) -> Double? { WorkerHTTP.value(metrics, name) }
 
     @Test("Metrics after a known number of requests; health and liveness; no code or secret in them")
     func metricsAndHealth() throws {
