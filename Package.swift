@@ -94,6 +94,8 @@ let package = Package(
         .testTarget(name: "MFAConfigTests", dependencies: ["MFAConfig", "MFABroker", "TOTP"]),
         .testTarget(name: "MFAProtocolTests", dependencies: ["MFAProtocol", "TOTP"]),
         .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "MFABroker", "TOTP"]),
+        // The load generator's reports, schedules and histograms, without a broker.
+        .testTarget(name: "MFABurstTests", dependencies: ["MFABurst", "MFABroker", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         // Against the RabbitMQ node that scripts/broker.sh starts.
         .testTarget(name: "AMQPBrokerTests", dependencies: ["AMQP"]),
         // Runs the built executable as a user would.

@@ -5,10 +5,10 @@ import Testing
 /// A memory alarm on the broker blocks publishers (`connection.blocked`):
 /// the worker says so once, `/healthz` says degraded while it lasts, and
 /// every request sent meanwhile is answered once it clears. Uses a node of
-/// its own (`mfa-alarm`, 127.0.0.1:5682), which scripts/test-faults.sh starts.
+/// its own (`mfa-alarm`, 127.0.0.1:5684), which scripts/test-faults.sh starts.
 @Suite("A broker memory alarm", .enabled(if: FaultEnvironment.enabled), .serialized)
 struct BrokerAlarmTests {
-    static let port = 5682
+    static let port = 5684
     static let node = "mfa-alarm"
     static let blockedLine = "the broker blocks publishing"
     static let clearedLine = "the broker takes publishes again"

@@ -1,6 +1,6 @@
-import AMQP
 import Foundation
 import Histogram
+import MFABroker
 import Testing
 
 @testable import MFABurst
@@ -141,6 +141,25 @@ struct BurstReportTests {
                   codes      1796000000: 2
                   wait ms    p50 2.000  p90 3.001  p99 3.001  max 3.001
                 """)
+    }
+
+    @Test("A pool's account report says, per member, how many codes each window served; runs merge them")
+    func poolMembers() throws {
+        var settings = try Self.settings(schedule: nil)
+        settings.requests = 3
+        var result = Self.result([(0, 0, 2, "ok"), (2, 2, 5, "ok"), (5, 5, 6, "ok")])
+        result.accounts[0].members = ["sf-eu-1": [1_796_000_000: 1, 1_796_000_030: 1], "sf-eu-2": [1_796_000_000: 1]]
+        let report = BurstTally(settings: settings, results: [result], origin: nil, wallClockStart: 0).report()
+        #expect(report.accounts[0].members == ["sf-eu-1": ["1796000000": 1, "1796000030": 1], "sf-eu-2": ["1796000000": 1]])
+        #expect(
+            report.text.contains("\n  member     sf-eu-1  windows 2: 2 served 1 code\n  member     sf-eu-2  windows 1: 1 served 1 code\n"), "\(report.text)")
+        let merged = try BurstReport.merge([("a", report), ("b", report)])
+        #expect(merged.accounts[0].members?["sf-eu-1"] == ["1796000000": 2, "1796000030": 2])
+        // A plain account's report has no members, in text or JSON.
+        let plain = BurstTally(settings: settings, results: [Self.result([(0, 0, 2, "ok")])], origin: nil, wallClockStart: 0).report()
+        #expect(plain.accounts[0].members == nil)
+        #expect(!plain.text.contains("member"))
+        #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("members"))
     }
 
     @Test("The HTML page carries the run's data for its charts, fetches nothing, and escapes names")
