@@ -190,6 +190,8 @@ struct AccountTally: Sendable {
     var errors: [String: Int] = [:]
     /// window_start -> codes of that window received.
     var windows: [Int64: Int] = [:]
+    /// For a pool: member -> window_start -> codes of that member's window.
+    var members: [String: [Int64: Int]] = [:]
     /// Send (or, in open loop, scheduled send) to reply, in µs, of the requests that got a code.
     var waits = BurstTally.latencyHistogram()
 
@@ -197,6 +199,9 @@ struct AccountTally: Sendable {
         ok += other.ok
         for (kind, count) in other.errors { errors[kind, default: 0] += count }
         for (start, count) in other.windows { windows[start, default: 0] += count }
+        for (member, counts) in other.members {
+            for (start, count) in counts { members[member, default: [:]][start, default: 0] += count }
+        }
         waits.add(other.waits)
     }
 }
@@ -443,6 +448,7 @@ final class ConnectionDriver {
             result.accounts[account].ok += 1
             _ = result.accounts[account].waits.record(micros)
             result.accounts[account].windows[start, default: 0] += 1
+            if pool != nil { result.accounts[account].members[member, default: [:]][start, default: 0] += 1 }
             // A pool's reply names the member whose code it is: checked
             // with that member's key, when it is one of the accounts asked.
             let asked = settings.accounts[account]

@@ -148,6 +148,11 @@ extension BurstReport {
                 entry.report.ok += account.ok
                 entry.report.errors = sum([entry.report.errors, account.errors])
                 entry.report.codesPerWindow = sum([entry.report.codesPerWindow, account.codesPerWindow])
+                for (member, windows) in account.members ?? [:] {
+                    var members = entry.report.members ?? [:]
+                    members[member] = sum([members[member] ?? [:], windows])
+                    entry.report.members = members
+                }
                 try add(account.waitHistogram, to: &entry.waits, run: name, field: "accounts[\(account.account)].waitHistogram")
                 accounts[account.account] = entry
             }

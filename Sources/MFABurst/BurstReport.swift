@@ -102,6 +102,10 @@ public struct BurstReport: Sendable, Codable, Equatable {
         /// Those waits (µs) in HdrHistogram's standard encoded form.
         public var waitHistogram: String
 
+        /// For a pool: per member, how many codes each of its windows
+        /// served (window_start as text -> codes); absent for an account.
+        public var members: [String: [String: Int]]? = nil
+
         /// The most codes any one window served (0 without a code).
         public var mostCodesInAWindow: Int { codesPerWindow.values.max() ?? 0 }
     }
@@ -158,19 +162,28 @@ public struct BurstReport: Sendable, Codable, Equatable {
         for account in accounts {
             lines.append("account \(account.account)")
             lines.append("  ok         \(account.ok)\(Self.kinds(account.errors, open: "; ", close: ""))")
-            // How many windows served 1 code, 2 codes, ...
-            var spread: [Int: Int] = [:]
-            for count in account.codesPerWindow.values { spread[count, default: 0] += 1 }
-            let summary = spread.sorted { $0.key < $1.key }.map { "\($0.value) served \($0.key) code\($0.key == 1 ? "" : "s")" }.joined(separator: ", ")
-            lines.append("  windows    \(account.codesPerWindow.count)\(summary.isEmpty ? "" : ": \(summary)")")
+            lines.append("  windows    \(Self.spread(account.codesPerWindow))")
             let windows = account.codesPerWindow.sorted { $0.key.count != $1.key.count ? $0.key.count < $1.key.count : $0.key < $1.key }
             let shown = windows.prefix(12).map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             if !shown.isEmpty {
                 lines.append("  codes      \(shown)\(windows.count > 12 ? ", ... (--json lists all)" : "")")
             }
+            let members = (account.members ?? [:]).sorted { $0.key < $1.key }
+            let width = members.map(\.key.count).max() ?? 0
+            for (member, windows) in members {
+                lines.append("  member     \(member.padding(toLength: width, withPad: " ", startingAt: 0))  windows \(Self.spread(windows))")
+            }
             lines.append("  wait ms    \(openLoop == nil ? Self.format(account.waitMilliseconds) : Self.formatWithTail(account.waitMilliseconds))")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// How many windows, and how many of them served 1 code, 2 codes, ...
+    static func spread(_ codesPerWindow: [String: Int]) -> String {
+        var spread: [Int: Int] = [:]
+        for count in codesPerWindow.values { spread[count, default: 0] += 1 }
+        let summary = spread.sorted { $0.key < $1.key }.map { "\($0.value) served \($0.key) code\($0.key == 1 ? "" : "s")" }.joined(separator: ", ")
+        return "\(codesPerWindow.count)\(summary.isEmpty ? "" : ": \(summary)")"
     }
 
     /// The per-second table of the text report.

@@ -56,7 +56,9 @@ struct BurstTally {
                     account: name, ok: tally.ok, errors: tally.errors,
                     codesPerWindow: Dictionary(uniqueKeysWithValues: tally.windows.map { (String($0.key), $0.value) }),
                     waitMilliseconds: BurstReport.Latency(tally.waits),
-                    waitHistogram: HistogramCoding.encode(tally.waits)
+                    waitHistogram: HistogramCoding.encode(tally.waits),
+                    members: tally.members.isEmpty
+                        ? nil : tally.members.mapValues { Dictionary(uniqueKeysWithValues: $0.map { (String($0.key), $0.value) }) }
                 )
             },
             mode: settings.schedule == nil ? .closed : .open,

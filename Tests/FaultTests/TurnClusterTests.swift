@@ -15,14 +15,23 @@ struct TurnClusterTests {
         let first: WorkerProcess
         let second: WorkerProcess
         let robot: Requester
+        /// What the robot asks for: the account, or the pool of three.
+        let asked: String
+        let members: [String]
 
-        init() throws {
+        /// `pool`: the robot asks for a pool of three one-second
+        /// `once_per_window` members instead of one such account.
+        init(pool: Bool = false) throws {
+            asked = pool ? "sf-pool" : "sf-eu"
+            members = pool ? ["sf-eu-1", "sf-eu-2", "sf-eu-3"] : ["sf-eu"]
+            let accounts = Dictionary(uniqueKeysWithValues: members.map { ($0, (1, 6, "SHA1")) })
+            let extra = pool ? "pools:\n  sf-pool: {members: [\(members.joined(separator: ", "))]}" : ""
             first = WorkerProcess(
-                accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5701, urls: [5701, 5702, 5703],
-                oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
+                accounts: accounts, allow: ["rpa-bot-eu-1": [asked]], queue: queue, queueExtra: "  type: quorum", extra: extra, workers: 1,
+                port: 5701, urls: [5701, 5702, 5703], oncePerWindow: Set(members), turnsPerRequester: 1000)
             second = WorkerProcess(
-                accounts: ["sf-eu": (1, 6, "SHA1")], queue: queue, queueExtra: "  type: quorum", workers: 1, port: 5702, urls: [5702, 5703, 5701],
-                keysFrom: first, oncePerWindow: ["sf-eu"], turnsPerRequester: 1000)
+                accounts: accounts, allow: ["rpa-bot-eu-1": [asked]], queue: queue, queueExtra: "  type: quorum", extra: extra, workers: 1,
+                port: 5702, urls: [5702, 5703, 5701], keysFrom: first, oncePerWindow: Set(members), turnsPerRequester: 1000)
             try first.start()
             try second.start()
             robot = try Requester(requestQueue: queue, port: 5703)
@@ -32,7 +41,7 @@ struct TurnClusterTests {
             first.stop()
             second.stop()
             if let admin = try? Broker.connect("mfa-test-admin", port: 5703) {
-                _ = try? admin.deleteQueue(first.turnQueue("sf-eu"))
+                _ = try? admin.deleteQueue(members.count > 1 ? first.turnQueue(pool: asked, firstMember: members[0]) : first.turnQueue(asked))
                 _ = try? admin.deleteQueue(queue)
                 admin.close()
             }
@@ -51,7 +60,7 @@ struct TurnClusterTests {
         func run(count: Int, faultAfter: Int, fault: (_ answered: Int) throws -> Void) throws -> Int64 {
             var sent = Set<[UInt8]>()
             for _ in 0..<count {
-                sent.insert(try robot.send(account: "sf-eu", maxWait: 600_000)!)
+                sent.insert(try robot.send(account: asked, maxWait: 600_000)!)
                 Thread.sleep(forTimeInterval: 0.005)
             }
             var replies: [Requester.Reply] = []
@@ -73,10 +82,19 @@ struct TurnClusterTests {
                 answered.count == count, "\(count - answered.count) requests were not answered; logs:\n\(first.log.suffix(1500))\n\(second.log.suffix(1500))")
             #expect(replies.allSatisfy { $0.status == "ok" }, "\(replies.filter { $0.status != "ok" }.map(\.text))")
             let windows = replies.compactMap(\.windowStart)
-            #expect(Set(windows).count == windows.count, "a window was issued twice: \(windows.sorted())")
+            let given = replies.compactMap { reply in reply.windowStart.map { "\(reply.json["account"] as? String ?? "?")@\($0)" } }
+            #expect(Set(given).count == given.count, "a window was issued twice: \(given.sorted())")
             for reply in replies where reply.status == "ok" {
-                #expect(reply.code == (try first.expectedCode(account: "sf-eu", windowStart: reply.windowStart!)))
+                let account = reply.json["account"] as? String ?? "?"
+                #expect(members.contains(account))
+                #expect(reply.code == (try first.expectedCode(account: account, windowStart: reply.windowStart!)))
                 #expect(Int64(reply.arrivedAt.timeIntervalSince1970 * 1000) >= reply.windowStart! * 1000, "a reply arrived before its window")
+            }
+            if members.count > 1 {
+                // Every window of the run served at most one code per member.
+                var perWindow: [Int64: Int] = [:]
+                for window in windows { perWindow[window, default: 0] += 1 }
+                #expect(perWindow.values.allSatisfy { $0 <= members.count }, "\(perWindow)")
             }
             return (windows.max() ?? 0) - (windows.min() ?? 0) + 1
         }
@@ -97,6 +115,19 @@ struct TurnClusterTests {
         }
         #expect(survivor?.waitForLog("giving out this account's windows", timeout: 1) == true)
         print("turns: 50 requests answered over \(spread) one-second windows, none twice; \(50 - before) answered by the survivor after the kill")
+    }
+
+    @Test("Two replicas, 60 requests for a pool of three, the active replica killed: no (member, window) issued twice, every request answered")
+    func killThePoolsHolder() throws {
+        let scenario = try Scenario(pool: true)
+        var before = 0
+        let spread = try scenario.run(count: 60, faultAfter: 20) { answered in
+            before = answered
+            #expect(scenario.holder.stop(signal: SIGKILL) == 137)
+            print("pool turns: killed the holding replica after \(answered) of 60 answers")
+        }
+        // Three members: about a third of the windows one account would take.
+        print("pool turns: 60 requests answered over \(spread) one-second windows, no member's window twice; \(60 - before) after the kill")
     }
 
     @Test("The node of the replica holding the turns is lost: the other replica takes over, no window twice, every request answered")

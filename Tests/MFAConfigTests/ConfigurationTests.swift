@@ -20,6 +20,15 @@ struct ConfigurationTests {
         #expect("\(loaded.brokerPassword!)" == "***")
     }
 
+    @Test("The pool example loads: a pool of three once_per_window users with one turn queue, and one user on its own")
+    func poolExampleLoads() throws {
+        let loaded = try LoadedConfiguration.load(path: Self.repositoryRoot + "/config/pool.example.yaml", environment: [:])
+        #expect(loaded.pools["sf-pool-eu"]?.members == ["sf-pool-eu-1", "sf-pool-eu-2", "sf-pool-eu-3"])
+        #expect(loaded.turnGroups.map(\.accounts).sorted { $0.count < $1.count } == [["sf-solo-eu"], ["sf-pool-eu-1", "sf-pool-eu-2", "sf-pool-eu-3"]])
+        #expect(loaded.warnings.isEmpty, "\(loaded.warnings)")
+        #expect(loaded.configuration.requestQueue.name == "mfa-code-request-pools")
+    }
+
     @Test func everyKey() throws {
         let fixture = ConfigFixture()
         fixture.writeSecret("k/a.key")

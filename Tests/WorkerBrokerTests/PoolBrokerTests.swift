@@ -77,4 +77,31 @@ struct PoolBrokerTests {
         let audited = first.audit + second.audit
         #expect(audited.contains(#""pool":"sf-eu""#), "the audit trail names the pool")
     }
+
+    @Test("mfa-worker burst on a pool reports per member how many codes each window served")
+    func burstPerMember() throws {
+        let worker = try Self.worker().start()
+        defer {
+            worker.stop()
+            if let admin = try? Broker.admin() {
+                _ = try? admin.deleteQueue(worker.turnQueue(pool: "sf-eu", firstMember: Self.members[0]))
+                admin.close()
+            }
+        }
+        let environment = ["MFA_BROKER_URL": "amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:\(Broker.port)/%2F", "PATH": "/usr/bin:/bin"]
+        let run = try mfaWorker(
+            "burst", "--account", "sf-eu", "--connections", "6", "--requests", "6", "--at-once", "--max-wait-ms", "30000", "--timeout", "30",
+            "--queue", worker.queue, "--json", environment: environment)
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let account = try #require((report["accounts"] as? [[String: Any]])?.first)
+        let members = try #require(account["members"] as? [String: [String: Int]], "\(run.stdout)")
+        // Six requests on three members: every member serves, each of its
+        // windows once; no more than three codes in any window of the pool.
+        #expect(Set(members.keys) == Set(Self.members), "\(members)")
+        #expect(members.values.allSatisfy { $0.values.allSatisfy { $0 == 1 } }, "\(members)")
+        #expect(members.values.map { $0.count }.reduce(0, +) == 6)
+        let perWindow = try #require(account["codesPerWindow"] as? [String: Int])
+        #expect(perWindow.values.allSatisfy { $0 <= 3 }, "\(perWindow)")
+    }
 }
