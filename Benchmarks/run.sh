@@ -25,54 +25,15 @@ for argument in "$@"; do
 done
 
 scripts/broker.sh start >/dev/null
-echo "bench: building (release)" >&2
-# With Swift's runtime linked in statically, as the Debian package and the
-# container ship it (and so scripts/package-deb.sh reuses this build).
-for product in mfa-worker mfa-echo-responder; do
-    if ! swift build -c release --static-swift-stdlib --product "$product" > /tmp/mfa-bench-build.log 2>&1; then
-        cat /tmp/mfa-bench-build.log >&2
-        exit 1
-    fi
-done
-bin=$(swift build -c release --static-swift-stdlib --show-bin-path)
+. Benchmarks/lib.sh
+bench_build
 
-work=$(mktemp -d /tmp/mfa-bench-XXXXXX)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_scratch mfa-bench
 
 suffix=$(date +%s)
 worker_queue=mfa-code-request-bench-$suffix
 echo_queue=mfa-code-request-echo-$suffix
-mkdir -p "$work/secrets"
-cp config/secrets/sf-automation-eu.key "$work/secrets/key"
-chmod 600 "$work/secrets/key"
-echo demo-worker-password > "$work/password"
-chmod 600 "$work/password"
-cat > "$work/worker.yaml" <<YAML
-broker:
-  url: amqp://mfa-worker@127.0.0.1:5672/%2F
-  password_file: password
-  prefetch: 64
-  publisher_confirms: ${MFA_BENCH_CONFIRMS:-true}
-request_queue:
-  name: $worker_queue
-accounts:
-  sf-automation-eu:
-    secret_file: secrets/key
-allow:
-  rpa-bot-eu-1: [sf-automation-eu]
-# The plain path, whatever the window's phase: with the default 5 s, the
-# requests of a window's last seconds would wait for the next one.
-reply: {default_min_validity_ms: 0}
-workers: 2
-log: {level: ${MFA_BENCH_LOG_LEVEL:-info}}
-metrics: {listen: off}
-YAML
+bench_worker_config "$work" 5672 "$worker_queue"
 
 "$bin/mfa-worker" run --config "$work/worker.yaml" > "$work/worker.log" 2>&1 &
 worker_pid=$!
@@ -84,19 +45,7 @@ sed -e "s/publisher_confirms: .*/publisher_confirms: false/" -e "s/name: $worker
 pids+=("$!")
 "$bin/mfa-echo-responder" --queue "$echo_queue" --threads 2 --prefetch 64 > "$work/echo.log" 2>&1 &
 pids+=("$!")
-ready=false
-for _ in $(seq 1 300); do
-    if grep -q "notice consuming" "$work/worker.log" 2>/dev/null && grep -q "notice consuming" "$work/worker-nc.log" 2>/dev/null && grep -q "consuming" "$work/echo.log" 2>/dev/null; then
-        ready=true
-        break
-    fi
-    sleep 0.1
-done
-if ! $ready; then
-    echo "bench: a worker or the responder did not start consuming within 30 s:" >&2
-    tail -n 5 "$work/worker.log" "$work/worker-nc.log" "$work/echo.log" >&2
-    exit 1
-fi
+bench_wait_consuming "$work/worker.log" "$work/worker-nc.log" "$work/echo.log"
 
 export MFA_BROKER_URL=amqp://rpa-bot-eu-1:rpa-bot-eu-1-password@127.0.0.1:5672/%2F
 burst() { # queue, then burst options; prints the JSON report

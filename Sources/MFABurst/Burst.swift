@@ -44,6 +44,7 @@ public final class Burst: Sendable {
         let start = StartGate(parties: connections, atOnce: settings.atOnce || open)
         let results = Mutex<[ConnectionResult]>([])
         let group = DispatchGroup()
+        let launchedAt = DispatchTime.now().uptimeNanoseconds
         for index in 0..<connections {
             let pacing: ConnectionDriver.Pacing
             if let schedule = settings.schedule {
@@ -75,7 +76,7 @@ public final class Burst: Sendable {
                 ))
         }
         let all = results.withLock { $0 }
-        return BurstTally(settings: settings, results: all, origin: open ? began : nil, wallClockStart: wallClockStart).report()
+        return BurstTally(settings: settings, results: all, origin: open ? began : nil, wallClockStart: wallClockStart, launchedAt: launchedAt).report()
     }
 }
 
@@ -159,6 +160,10 @@ struct ConnectionResult: Sendable {
     var timeouts = 0
     var wrongCodes = 0
     var connectFailed = false
+    /// Why the connection failed, when it did (``ConnectionDriver/reason(_:)``).
+    var connectFailure: String?
+    /// When the connection was open, or had failed (uptime ns).
+    var connectedAt: UInt64 = 0
     var startedAt: UInt64 = 0
     var finishedAt: UInt64 = 0
     /// By the account's index in the settings.
@@ -285,6 +290,8 @@ final class ConnectionDriver {
             try connection.consume(queue: replyQueue, noAck: true)
         } catch {
             result.connectFailed = true
+            result.connectFailure = Self.reason(error)
+            result.connectedAt = DispatchTime.now().uptimeNanoseconds
             gate.arrive()
             switch pacing {
             case .closed(let quota):
@@ -302,6 +309,7 @@ final class ConnectionDriver {
         }
         result.accounts = settings.accounts.map { _ in AccountTally() }
 
+        result.connectedAt = DispatchTime.now().uptimeNanoseconds
         gate.arrive()
         result.startedAt = DispatchTime.now().uptimeNanoseconds
         switch pacing {
@@ -312,6 +320,21 @@ final class ConnectionDriver {
         }
         result.finishedAt = DispatchTime.now().uptimeNanoseconds
         return result
+    }
+
+    /// Why a connection failed, as a few words that many failures share
+    /// (no address, user or port: they would make each reason unique).
+    static func reason(_ error: any Error) -> String {
+        guard let error = error as? AMQPError else { return "other" }
+        switch error {
+        case .connectFailed(_, let reason): return reason.isEmpty ? "connect failed" : reason
+        case .loginRefused: return "login refused"
+        case .channelClosed(let code, _): return "channel closed \(code)"
+        case .connectionClosed(let code, _): return "connection closed \(code)"
+        case .connectionLost: return "connection lost"
+        case .tlsSetup: return "TLS set-up"
+        case .library(let operation, _): return "\(operation) failed"
+        }
     }
 
     private func runClosed(_ connection: AMQPConnection, replyQueue: String, quota: Int) {

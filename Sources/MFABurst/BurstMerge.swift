@@ -38,6 +38,10 @@ extension BurstReport {
         merged.errors = Self.sum(reports.map(\.errors))
         let verified = reports.compactMap(\.wrongCodes)
         merged.wrongCodes = verified.isEmpty ? nil : verified.reduce(0, +)
+        // The runs opened their connections side by side: the slowest says how long.
+        let connecting = reports.compactMap(\.connecting)
+        merged.connecting =
+            connecting.isEmpty ? nil : Connecting(seconds: connecting.map(\.seconds).max() ?? 0, failures: Self.sum(connecting.map(\.failures)))
 
         let start = reports.map(\.startedAtUnixMilliseconds).min() ?? 0
         let end = reports.map { $0.startedAtUnixMilliseconds + Int64(($0.seconds * 1000).rounded()) }.max() ?? start

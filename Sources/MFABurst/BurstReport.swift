@@ -33,6 +33,18 @@ public struct BurstReport: Sendable, Codable, Equatable {
     public var openLoop: OpenLoop?
     /// The run second by second.
     public var perSecond: [Second]
+    /// Opening the connections, apart from the requests (absent in reports
+    /// of older versions).
+    public var connecting: Connecting? = nil
+
+    /// How opening the connections went.
+    public struct Connecting: Sendable, Codable, Equatable {
+        /// From the first connection's start until every connection was
+        /// open (or had failed), s.
+        public var seconds: Double
+        /// Connections that could not be opened, by reason.
+        public var failures: [String: Int]
+    }
 
     public enum Mode: String, Sendable, Codable {
         case closed, open
@@ -137,7 +149,14 @@ public struct BurstReport: Sendable, Codable, Equatable {
         lines.append("errors       \(errors.values.reduce(0, +))\(Self.kinds(errors, open: " (", close: ")"))")
         lines.append("timeouts     \(timeouts)")
         lines.append("wrong codes  \(wrongCodes.map(String.init) ?? "not verified (give --verify-secret-file)")")
-        if connectFailures > 0 { lines.append("connections failed \(connectFailures)") }
+        if let connecting {
+            let opened = connections - connectFailures
+            lines.append(
+                "connecting   \(Self.format(connecting.seconds, 3)) s for \(opened) of \(connections) connections\(Self.kinds(connecting.failures, open: "; failed: ", close: ""))"
+            )
+        } else if connectFailures > 0 {
+            lines.append("connections failed \(connectFailures)")
+        }
         lines.append("duration     \(Self.format(seconds, 3)) s")
         if let openLoop {
             lines.append(

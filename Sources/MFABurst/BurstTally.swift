@@ -11,6 +11,8 @@ struct BurstTally {
     /// first connection's start.
     let origin: UInt64?
     let wallClockStart: Double
+    /// When the first connection was started (uptime ns); nil: not measured.
+    var launchedAt: UInt64? = nil
 
     /// Microseconds, 1 µs to an hour, 3 significant digits.
     static func latencyHistogram() -> Histogram<UInt64> {
@@ -66,8 +68,18 @@ struct BurstTally {
             startedAtUnixMilliseconds: Int64((wallClockStart * 1000).rounded()),
             latencyHistogram: HistogramCoding.encode(histogram),
             openLoop: open,
-            perSecond: perSecond(origin: start == .max ? 0 : start)
+            perSecond: perSecond(origin: start == .max ? 0 : start),
+            connecting: connecting()
         )
+    }
+
+    /// How long opening the connections took, and why any failed.
+    private func connecting() -> BurstReport.Connecting? {
+        guard let launchedAt else { return nil }
+        let last = results.map(\.connectedAt).max() ?? launchedAt
+        var failures: [String: Int] = [:]
+        for result in results where result.connectFailed { failures[result.connectFailure ?? "other", default: 0] += 1 }
+        return BurstReport.Connecting(seconds: Double(max(last, launchedAt) - launchedAt) / 1e9, failures: failures)
     }
 
     /// Error kinds that are no answer from the worker.

@@ -89,7 +89,9 @@ struct BurstCommand: ParsableCommand {
     @OptionGroup var broker: BrokerOptions
 
     func validate() throws {
-        guard connections >= 1 && connections <= 5000 else { throw ValidationError("--connections must be 1 to 5000") }
+        guard connections >= 1 && connections <= Self.maxConnections else {
+            throw ValidationError("--connections must be 1 to \(Self.maxConnections)")
+        }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard !account.isEmpty else { throw ValidationError("give at least one --account") }
         guard verifySecretFile.isEmpty || verifySecretFile.count == account.count else {
@@ -132,7 +134,32 @@ struct BurstCommand: ParsableCommand {
         return schedule
     }
 
+    /// One thread and one socket per connection: 20,000 fit in the memory
+    /// and the thread limit of a small host.
+    static let maxConnections = 20_000
+    /// Open files the process needs besides its connections' sockets.
+    static let filesBesideConnections = 64
+
+    /// Raises this process's open-files limit to its hard limit, as far as
+    /// the connections need; says what to do when the hard limit is lower.
+    func raiseFileLimit() throws {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let needed = rlim_t(connections + Self.filesBesideConnections)
+        guard limit.rlim_cur < needed else { return }
+        guard limit.rlim_max >= needed else {
+            throw CommandFailure(
+                "--connections \(connections) needs \(needed) open files; this process may have \(limit.rlim_max) (its hard limit): raise it (ulimit -Hn as root, nofile in /etc/security/limits.d/) or use fewer connections"
+            )
+        }
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            throw CommandFailure("--connections \(connections) needs \(needed) open files, and raising the limit to \(limit.rlim_max) failed")
+        }
+    }
+
     func run() throws {
+        try raiseFileLimit()
         let client = try broker.clientConfiguration(connectionName: "mfa-worker burst")
         guard let url = client.urls.first else { throw CommandFailure("no broker URL") }
         var loginList: [BurstSettings.Login]

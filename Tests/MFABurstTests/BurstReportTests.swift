@@ -162,6 +162,27 @@ struct BurstReportTests {
         #expect(!String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("members"))
     }
 
+    @Test("Opening the connections is reported apart from the requests: how long until the last was open, and why any failed")
+    func connecting() throws {
+        var settings = try Self.settings(schedule: nil)
+        settings.connections = 3
+        settings.requests = 2
+        var fast = Self.result([(0, 0, 2, "ok")])
+        fast.connectedAt = Self.origin - 500 * Self.millisecond
+        var slow = Self.result([(0, 0, 3, "ok")])
+        slow.connectedAt = Self.origin
+        var failed = ConnectionResult()
+        failed.connectFailed = true
+        failed.connectFailure = "connection refused"
+        failed.connectedAt = Self.origin - 900 * Self.millisecond
+        let launchedAt = Self.origin - 1_250 * Self.millisecond
+        let report = BurstTally(settings: settings, results: [fast, slow, failed], origin: nil, wallClockStart: 0, launchedAt: launchedAt).report()
+        #expect(report.connecting == BurstReport.Connecting(seconds: 1.25, failures: ["connection refused": 1]))
+        #expect(report.text.contains("\nconnecting   1.250 s for 2 of 3 connections; failed: connection refused 1\n"), "\(report.text)")
+        let merged = try BurstReport.merge([("a", report), ("b", report)])
+        #expect(merged.connecting == BurstReport.Connecting(seconds: 1.25, failures: ["connection refused": 2]))
+    }
+
     @Test("The HTML page carries the run's data for its charts, fetches nothing, and escapes names")
     func html() throws {
         var report = try Self.stalledRun()
