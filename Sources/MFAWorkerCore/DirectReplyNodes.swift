@@ -5,12 +5,16 @@ import MFAProtocol
 /// node that leaves the cluster stops being answered soon after. Pure: the
 /// time comes in as Unix milliseconds; the caller probes.
 ///
-/// Probing a node the broker does not know costs the probing connection,
-/// so each requester may cause only a few probes a minute; past them, its
-/// names on unknown nodes are not answered (those on known nodes are).
+/// Probing a node the broker does not know costs the probing connection
+/// (and a crash report in the broker's log), so each requester may cause
+/// only a few probes a minute, and all requesters together only a few of
+/// nodes not seen running; past them, names on unknown nodes are not
+/// answered (those on known nodes are, and a node seen running is always
+/// probed again when its minute is up).
 public struct DirectReplyNodes: Sendable {
     public static let rememberMilliseconds: Int64 = 60_000
     public static let probesPerRequesterPerMinute = 3
+    public static let unseenProbesPerMinute = 10
     /// Bounds on what is remembered: a flood of made-up nodes or requesters
     /// cannot grow it without end.
     static let maxNodes = 1024
@@ -18,6 +22,8 @@ public struct DirectReplyNodes: Sendable {
 
     private var nodes: [String: (running: Bool, checkedAt: Int64)] = [:]
     private var probes: [String: (since: Int64, count: Int)] = [:]
+    /// Probes of nodes not seen running, by all requesters, this minute.
+    private var unseenProbes: (since: Int64, count: Int) = (0, 0)
 
     public init() {}
 
@@ -35,12 +41,18 @@ public struct DirectReplyNodes: Sendable {
         case .ordinary: return .answer
         case .malformed: return .refuse
         case .node(let node):
-            if let known = nodes[node], now - known.checkedAt < Self.rememberMilliseconds {
+            let known = nodes[node]
+            if let known, now - known.checkedAt < Self.rememberMilliseconds {
                 return known.running ? .answer : .refuse
             }
             var budget = probes[requester] ?? (now, 0)
             if now - budget.since >= 60_000 { budget = (now, 0) }
             guard budget.count < Self.probesPerRequesterPerMinute else { return .refuse }
+            if known?.running != true {
+                if now - unseenProbes.since >= 60_000 { unseenProbes = (now, 0) }
+                guard unseenProbes.count < Self.unseenProbesPerMinute else { return .refuse }
+                unseenProbes.count += 1
+            }
             budget.count += 1
             if probes.count >= Self.maxRequesters { probes.removeAll(keepingCapacity: true) }
             probes[requester] = budget

@@ -22,6 +22,29 @@ struct DirectReplyNodesTests {
         #expect(nodes.verdict(for: Self.onOther, requester: "bot-2", now: 1) == .refuse)
     }
 
+    @Test("All requesters together cause at most 10 probes a minute of nodes not seen running; a node seen running is probed again all the same")
+    func unseenBudget() {
+        var nodes = DirectReplyNodes()
+        #expect(nodes.verdict(for: Self.onNode, requester: "bot-1", now: 0) == .probe)
+        nodes.probed(node: "46638468", running: true, now: 0)
+        // Four attackers, three made-up nodes each: ten probes, then no more.
+        var verdicts: [DirectReplyNodes.Verdict] = []
+        for attacker in 1...4 {
+            for node in 1...3 {
+                let name = DirectReplyTo.probeName(node: "\(attacker * 10 + node)")
+                verdicts.append(nodes.verdict(for: name, requester: "attacker-\(attacker)", now: 1000))
+            }
+        }
+        #expect(verdicts.filter { $0 == .probe }.count == 9)
+        #expect(verdicts.filter { $0 == .refuse }.count == 3)
+        // The real node's first probe was the minute's first of ten: made-up nodes had nine.
+        #expect(nodes.verdict(for: DirectReplyTo.probeName(node: "77"), requester: "attacker-5", now: 1000) == .refuse)
+        // The real node's minute is up: probed again, budget or not.
+        #expect(nodes.verdict(for: Self.onNode, requester: "bot-2", now: 60_001) == .probe)
+        // A new minute: made-up nodes may be probed again.
+        #expect(nodes.verdict(for: DirectReplyTo.probeName(node: "78"), requester: "attacker-6", now: 60_001) == .probe)
+    }
+
     @Test("Malformed names are refused unprobed; ordinary names are answered")
     func shapes() {
         var nodes = DirectReplyNodes()
@@ -46,15 +69,21 @@ struct DirectReplyNodesTests {
         #expect(nodes.verdict(for: DirectReplyTo.probeName(node: "5"), requester: "attacker", now: 61_000) == .probe)
     }
 
-    @Test("Thousands of made-up nodes from many requesters keep the memory bounded and the running node known")
+    @Test("Thousands of made-up nodes from many requesters, ten a minute, keep the memory bounded and the running node known")
     func bounded() {
         var nodes = DirectReplyNodes()
         nodes.probed(node: "46638468", running: true, now: 0)
+        var now: Int64 = 0
         for index in 0..<5000 {
-            let requester = "bot-\(index)"
-            #expect(nodes.verdict(for: DirectReplyTo.probeName(node: "\(1000 + index)"), requester: requester, now: 1) == .probe)
-            nodes.probed(node: "\(1000 + index)", running: false, now: 1)
+            now = Int64(index) * 6_001
+            // Real traffic on the running node: probed again once its minute is up.
+            if nodes.verdict(for: Self.onNode, requester: "bot-real", now: now) == .probe {
+                nodes.probed(node: "46638468", running: true, now: now)
+            }
+            let name = DirectReplyTo.probeName(node: "\(1000 + index)")
+            #expect(nodes.verdict(for: name, requester: "bot-\(index)", now: now) == .probe)
+            nodes.probed(node: "\(1000 + index)", running: false, now: now)
         }
-        #expect(nodes.verdict(for: Self.onNode, requester: "bot-1", now: 2) == .answer)
+        #expect(nodes.verdict(for: Self.onNode, requester: "bot-1", now: now + 1) == .answer)
     }
 }
