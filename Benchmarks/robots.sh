@@ -77,7 +77,7 @@ for size in "${sizes[@]}"; do
             done
         ) &
         sampler=$!
-        "$bin/mfa-worker" burst --account sf-automation-eu --queue "$queue" --connections "$size" --requests "$size" --inflight 1 --at-once \
+        "$bin/mfa-worker" burst --account sf-automation-eu --queue "$queue" --connections "$size" --requests "$size" --inflight 1 --at-once --timeout 60 \
             --logins "$work/robots.txt" "${verify[@]}" --json > "$work/$size.$side.json" || true
         kill "$sampler"
         wait "$sampler" 2>/dev/null || true

@@ -35,5 +35,8 @@ scripts/fuzz.sh 30
 echo "test: benchmark smoke run (release build; the figures of a smoke run mean little)"
 Benchmarks/run.sh --smoke
 
+echo "test: robots at once, smoke (200 robots against the worker and the no-work responder, a RabbitMQ node of its own)"
+Benchmarks/robots.sh --smoke
+
 echo "test: operations kit (alert rules with promtool, the systemd unit, the Debian package installed and purged)"
 scripts/test-ops.sh

@@ -105,6 +105,11 @@ final class StartGate: Sendable {
     private let condition = NSCondition()
     let parties: Int
     let atOnce: Bool
+    /// Connections being opened at one time: a broker that gets thousands
+    /// of handshakes at once refuses the ones it cannot finish within its
+    /// `handshake_timeout` (10 s), so they queue here instead.
+    let opening = DispatchSemaphore(value: StartGate.openingAtOnce)
+    static let openingAtOnce = 100
 
     init(parties: Int, atOnce: Bool) {
         self.parties = parties
@@ -281,7 +286,9 @@ final class ConnectionDriver {
         url.user = login.user
         let connection: AMQPConnection
         let replyQueue: String
+        gate.opening.wait()
         do {
+            defer { gate.opening.signal() }
             connection = try AMQPConnection(
                 url.connectionSettings(
                     password: login.password, heartbeatSeconds: 30, tls: settings.tls, timeoutMilliseconds: 30_000,
@@ -349,7 +356,10 @@ final class ConnectionDriver {
         do {
             try fill()
             while !inflight.isEmpty {
-                let event = try connection.nextEvent(timeoutMilliseconds: 20)
+                // Asleep until the first deadline (a second at most): thousands
+                // of connections that woke every few ms would take the CPU
+                // from the broker they measure.
+                let event = try connection.nextEvent(timeoutMilliseconds: untilFirstDeadline())
                 if case .delivery(let delivery) = event {
                     receive(delivery)
                     try fill()
@@ -497,6 +507,14 @@ final class ConnectionDriver {
             expected[account] = (start, verifier.code(for: TOTPWindow(counter: UInt64(start / period), period: Int(period))).digits)
         }
         return expected[account]?.code == code
+    }
+
+    /// Milliseconds until the earliest unanswered request times out, 1 to 1000.
+    private func untilFirstDeadline() -> Int {
+        guard deadlinesHead < deadlines.count else { return 1000 }
+        let now = DispatchTime.now().uptimeNanoseconds
+        let due = deadlines[deadlinesHead].deadline
+        return due <= now ? 1 : Int(min(1000, max(1, (due - now) / 1_000_000 + 1)))
     }
 
     /// Requests unanswered past their deadline are timeouts.
