@@ -67,8 +67,16 @@ struct TurnClusterTests {
             var answered = Set<[UInt8]>()
             var faulted = false
             let deadline = Date().addingTimeInterval(240)
+            var askedAgain = 0
             while answered.count < sent.count && Date() < deadline {
                 for reply in try robot.replies(count: 1, timeout: 0.5) {
+                    if reply.error == "unavailable", let id = reply.properties.correlationID, !answered.contains(id) {
+                        // A one-second window can end between its turn and
+                        // the record's confirm: the protocol says ask again.
+                        askedAgain += 1
+                        _ = try robot.send(account: asked, maxWait: 600_000, correlationID: id)
+                        continue
+                    }
                     replies.append(reply)
                     if reply.status == "ok", let id = reply.properties.correlationID { answered.insert(id) }
                 }
@@ -78,6 +86,7 @@ struct TurnClusterTests {
                 }
             }
             #expect(faulted)
+            if askedAgain > 0 { print("turns: \(askedAgain) requests answered unavailable (their window ended first) and asked again") }
             #expect(
                 answered.count == count, "\(count - answered.count) requests were not answered; logs:\n\(first.log.suffix(1500))\n\(second.log.suffix(1500))")
             #expect(replies.allSatisfy { $0.status == "ok" }, "\(replies.filter { $0.status != "ok" }.map(\.text))")
