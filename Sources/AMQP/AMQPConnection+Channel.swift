@@ -80,12 +80,15 @@ extension AMQPConnection {
     }
 
     /// `basic.consume`; returns the consumer tag (the broker's when
-    /// `consumerTag` is empty).
+    /// `consumerTag` is empty). `arguments`: the consumer's `x-` arguments
+    /// (a stream's `x-stream-offset`).
     @discardableResult
-    public func consume(queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false) throws(AMQPError) -> String {
+    public func consume(
+        queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false, arguments: [(String, FieldValue)] = []
+    ) throws(AMQPError) -> String {
         defer { arena.reset() }
         let ok = amqp_basic_consume(
-            state, Self.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0, exclusive ? 1 : 0, amqp_table_t(num_entries: 0, entries: nil))
+            state, Self.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0, exclusive ? 1 : 0, arena.table(arguments))
         try check(amqp_get_rpc_reply(state), "basic.consume")
         guard let ok else { throw .library(operation: "basic.consume", reason: "no reply") }
         return Self.string(ok.pointee.consumer_tag)

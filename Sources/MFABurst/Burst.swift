@@ -493,7 +493,7 @@ final class ConnectionDriver {
             record.outcome = result.outcome(named: kind)
             result.errors[kind, default: 0] += 1
             result.accounts[account].errors[kind, default: 0] += 1
-        case nil:
+        case .accepted, nil:
             record.outcome = result.outcome(named: "invalid_reply")
             result.errors["invalid_reply", default: 0] += 1
             result.accounts[account].errors["invalid_reply", default: 0] += 1

@@ -181,14 +181,14 @@ final class ClientLoop {
                 correlationID: call.id,
                 replyTo: replyQueue,
                 expiration: String(max(1, call.deadline - now)),
-                type: ProtocolConstants.requestType,
+                type: call.outcome == nil ? ProtocolConstants.requestType : ProtocolConstants.outcomeType,
                 userID: configuration.user
             )
-            try connection.publish(
-                routingKey: configuration.requestQueue, mandatory: true, properties: properties,
-                body: CodeReplyParser.requestBody(
+            let body =
+                call.outcome?.encoded()
+                ?? CodeReplyParser.requestBody(
                     account: call.account, minValidityMilliseconds: call.minValidityMilliseconds, maxWaitMilliseconds: call.maxWait(at: now))
-            )
+            try connection.publish(routingKey: configuration.requestQueue, mandatory: true, properties: properties, body: body)
         }
     }
 
@@ -202,7 +202,7 @@ final class ClientLoop {
                 // A reply nobody waits for any more (a caller gave up, or a
                 // redelivered request answered twice) is dropped here.
                 guard let id = delivery.properties.correlationID else { continue }
-                shared.finish(id, with: CodeReplyParser.parse(delivery.body))
+                shared.finish(id, body: delivery.body)
             case .returned(let message):
                 // mandatory: the request queue does not exist.
                 if let id = message.properties.correlationID {

@@ -5,6 +5,8 @@ import MFAProtocol
 public enum CodeReplyParser {
     public static func parse(_ body: [UInt8]) -> Result<MFACode, MFAClientError> {
         switch ReplyMessage.decode(body) {
+        case .accepted:
+            return .failure(.invalidReply("an outcome's answer, not a code"))
         case .code(let account, let code, let digits, let period, let start, let end, let expires, let username, let pool):
             return .success(
                 MFACode(
@@ -18,10 +20,20 @@ public enum CodeReplyParser {
             case "bad_request": return .failure(.badRequest(message: message))
             case "busy": return .failure(.busy(retryAfter: retryAfter, message: message))
             case "unavailable": return .failure(.unavailable(retryAfter: retryAfter, message: message))
+            case "paused": return .failure(.paused(retryAfter: retryAfter, message: message))
             default: return .failure(.internal(message: message))
             }
         case nil:
             return .failure(.invalidReply("not a reply of the protocol"))
+        }
+    }
+
+    /// Reads the answer to a login outcome: `{"status":"ok"}`, or an error.
+    public static func parseOutcomeAnswer(_ body: [UInt8]) -> Result<Void, MFAClientError> {
+        switch ReplyMessage.decode(body) {
+        case .accepted: return .success(())
+        case .code: return .failure(.invalidReply("a code, not an outcome's answer"))
+        case .error, nil: return parse(body).map { _ in () }
         }
     }
 

@@ -1,6 +1,7 @@
 import AMQP
 import Foundation
 import MFABroker
+import MFAProtocol
 import Synchronization
 
 /// Asks mfa-worker for codes over one AMQP connection, for many callers at
@@ -57,12 +58,49 @@ public final class MFAClient: Sendable {
         let deadline = ClientClock.now() + max(1, timeout.milliseconds)
         // nil: the worker's default (reply.default_min_validity_ms).
         let minValidityMilliseconds = minValidity?.milliseconds
-        let result: Result<MFACode, MFAClientError> = await withTaskCancellationHandler {
+        let result = await call(
+            id: id, account: account, minValidityMilliseconds: minValidityMilliseconds, maxWaitMilliseconds: maxWait?.milliseconds, deadline: deadline)
+        switch result {
+        case .success(.code(let code)): return code
+        case .success(.accepted): throw .invalidReply("an outcome's answer, not a code")
+        case .failure(let error): throw error
+        }
+    }
+
+    /// Tells the worker how a login with a code went (`mfa-login-outcome`,
+    /// docs/protocol.md): `account` and `windowStart` as the code's
+    /// ``MFACode/account`` and ``MFACode/windowStart``. Failures count
+    /// towards the account's lockout guard, which pauses the account before
+    /// the site locks its user out.
+    ///
+    /// - Throws: ``MFAClientError``: `forbidden` when this requester was not
+    ///   handed that window's code (or may not report on the account), and
+    ///   the errors of ``code(for:minValidity:maxWait:timeout:)``.
+    public func reportOutcome(
+        account: String, windowStart: Int64, succeeded: Bool, reason: String? = nil, timeout: Duration = .seconds(10)
+    ) async throws(MFAClientError) {
+        let id = shared.nextCorrelationID()
+        let deadline = ClientClock.now() + max(1, timeout.milliseconds)
+        let outcome = LoginOutcome(account: account, windowStart: windowStart, succeeded: succeeded, reason: reason)
+        let result = await call(id: id, account: account, outcome: outcome, deadline: deadline)
+        switch result {
+        case .success(.accepted): return
+        case .success(.code): throw .invalidReply("a code, not an outcome's answer")
+        case .failure(let error): throw error
+        }
+    }
+
+    private func call(
+        id: [UInt8], account: String, minValidityMilliseconds: Int64? = nil, maxWaitMilliseconds: Int64? = nil, outcome: LoginOutcome? = nil,
+        deadline: Int64
+    ) async -> Result<ClientAnswer, MFAClientError> {
+        await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let pending = PendingCall(
+                var pending = PendingCall(
                     id: id, account: account, minValidityMilliseconds: minValidityMilliseconds,
-                    maxWaitMilliseconds: maxWait?.milliseconds, deadline: deadline, continuation: continuation
+                    maxWaitMilliseconds: maxWaitMilliseconds, deadline: deadline, continuation: continuation
                 )
+                pending.outcome = outcome
                 if !shared.add(pending) {
                     continuation.resume(returning: .failure(.closed))
                 }
@@ -70,13 +108,19 @@ public final class MFAClient: Sendable {
         } onCancel: {
             shared.finish(id, with: .failure(.cancelled))
         }
-        return try result.get()
     }
 
     /// Fails every waiting call with `closed` and closes the connection.
     public func close() {
         shared.close()
     }
+}
+
+/// What a call gets back.
+enum ClientAnswer: Sendable {
+    case code(MFACode)
+    /// A login outcome taken.
+    case accepted
 }
 
 /// A call waiting for its reply.
@@ -87,9 +131,17 @@ struct PendingCall {
     /// nil: derived from the deadline at each send.
     let maxWaitMilliseconds: Int64?
     let deadline: Int64
-    let continuation: CheckedContinuation<Result<MFACode, MFAClientError>, Never>
+    let continuation: CheckedContinuation<Result<ClientAnswer, MFAClientError>, Never>
     /// Published on the current connection.
     var sent = false
+    /// A login outcome to report, rather than a code to ask for.
+    var outcome: LoginOutcome?
+
+    /// The call's answer in `body`.
+    func answer(_ body: [UInt8]) -> Result<ClientAnswer, MFAClientError> {
+        if outcome != nil { return CodeReplyParser.parseOutcomeAnswer(body).map { .accepted } }
+        return CodeReplyParser.parse(body).map { .code($0) }
+    }
 
     /// `max_wait_ms` for a request sent at `now`.
     func maxWait(at now: Int64) -> Int64 {
@@ -136,9 +188,15 @@ final class ClientShared: Sendable {
     }
 
     /// Resumes the call `id` with `result`, if it still waits.
-    func finish(_ id: [UInt8], with result: Result<MFACode, MFAClientError>) {
+    func finish(_ id: [UInt8], with result: Result<ClientAnswer, MFAClientError>) {
         let call = state.withLock { $0.pending.removeValue(forKey: id) }
         call?.continuation.resume(returning: result)
+    }
+
+    /// Resumes the call `id` with its answer in `body`, if it still waits.
+    func finish(_ id: [UInt8], body: [UInt8]) {
+        let call = state.withLock { $0.pending.removeValue(forKey: id) }
+        if let call { call.continuation.resume(returning: call.answer(body)) }
     }
 
     func close() {

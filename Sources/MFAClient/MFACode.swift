@@ -53,7 +53,12 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
     case busy(retryAfter: Duration?, message: String)
     /// The worker could not answer now (stopping, secret unusable).
     case unavailable(retryAfter: Duration?, message: String)
-    /// The worker failed in another way.
+    /// The account (or every member of the pool) is paused by its lockout
+    /// guard after failed logins: ask again after `retryAfter`, or have an
+    /// operator resume it.
+    case paused(retryAfter: Duration?, message: String)
+    /// The worker failed in another way (or answered with an error kind
+    /// this client does not know).
     case `internal`(message: String)
     /// No answer within the caller's timeout.
     case timeout
@@ -81,6 +86,7 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .badRequest: "bad_request"
         case .busy: "busy"
         case .unavailable: "unavailable"
+        case .paused: "paused"
         case .internal: "internal"
         case .timeout: "timeout"
         case .connectionFailed: "connection_failed"
@@ -103,6 +109,7 @@ public enum MFAClientError: Error, Sendable, Equatable, CustomStringConvertible 
         case .badRequest(let message): "bad_request: \(message)"
         case .busy(let after, let message): "busy: \(message)\(retry(after))"
         case .unavailable(let after, let message): "unavailable: \(message)\(retry(after))"
+        case .paused(let after, let message): "paused: \(message)\(retry(after))"
         case .internal(let message): "internal: \(message)"
         case .timeout: "timeout: no reply in time"
         case .connectionFailed(let reason): "connection failed: \(reason)"

@@ -353,13 +353,34 @@ extension WorkerConfiguration {
             let issue = try account.optional("issue").map { (value) throws(ConfigurationError) in try oneOf(value, IssueMode.self) } ?? .shared
             let username = try account.optional("username").map { (value) throws(ConfigurationError) in try loginName(value) }
             let site = try account.optional("site").map { (value) throws(ConfigurationError) in try oneOf(value, Site.self) }
+            var lockoutGuard: LockoutGuard? = LockoutGuard()
+            if let value = account.optional("lockout_guard") { lockoutGuard = try decodeLockoutGuard(value) }
             try account.finish()
             accounts.append(
                 AccountSettings(
                     name: name, secret: secret, algorithm: algorithm, digits: digits, period: period, issue: issue, username: username, site: site,
-                    line: accountValue.line))
+                    lockoutGuard: lockoutGuard, line: accountValue.line))
         }
         return accounts
+    }
+
+    /// `lockout_guard`: `off`, or a mapping whose keys default to 3
+    /// failures within 3600 s pausing for 3600 s.
+    private static func decodeLockoutGuard(_ value: YAMLValue) throws(ConfigurationError) -> LockoutGuard? {
+        if case .scalar = value.node {
+            // YAML 1.1 reads a plain `off` as false.
+            guard let text = try? value.string(), ["off", "false"].contains(text) else {
+                throw value.error("must be off, or a mapping of max_failures, within_s and pause_s")
+            }
+            return nil
+        }
+        var mapping = try value.mapping()
+        var settings = LockoutGuard()
+        if let failures = mapping.optional("max_failures") { settings.maxFailures = try failures.int(in: LockoutGuard.allowedFailures) }
+        if let within = mapping.optional("within_s") { settings.withinSeconds = try within.int(in: LockoutGuard.allowedSeconds) }
+        if let pause = mapping.optional("pause_s") { settings.pauseSeconds = try pause.int(in: LockoutGuard.allowedSeconds) }
+        try mapping.finish()
+        return settings
     }
 
     /// A login name as sites spell them (an e-mail address, for

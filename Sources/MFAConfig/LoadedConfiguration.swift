@@ -9,9 +9,14 @@ public struct Account: Sendable, CustomStringConvertible {
     public let issue: IssueMode
     /// The login the code is for, sent in replies (none: not sent).
     public let username: String?
+    /// When failed logins pause the account (nil: never).
+    public let lockoutGuard: LockoutGuard?
 
-    public init(name: String, generator: TOTPGenerator, issue: IssueMode = .shared, username: String? = nil) {
+    public init(
+        name: String, generator: TOTPGenerator, issue: IssueMode = .shared, username: String? = nil, lockoutGuard: LockoutGuard? = LockoutGuard()
+    ) {
         self.name = name
+        self.lockoutGuard = lockoutGuard
         self.generator = generator
         self.issue = issue
         self.username = username
@@ -267,7 +272,9 @@ struct SecretLoader {
             }
         }
         let generator = TOTPGenerator(key: keyText.key, parameters: parameters)
-        return (Account(name: settings.name, generator: generator, issue: settings.issue, username: settings.username), warning)
+        return (
+            Account(name: settings.name, generator: generator, issue: settings.issue, username: settings.username, lockoutGuard: settings.lockoutGuard), warning
+        )
     }
 }
 

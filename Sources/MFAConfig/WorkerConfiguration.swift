@@ -242,13 +242,16 @@ public struct AccountSettings: Sendable, Equatable {
     public var username: String?
     /// The site whose rules the account's parameters must keep (`site`).
     public var site: Site?
+    /// When failed logins pause the account (`lockout_guard`; nil: `off`).
+    public var lockoutGuard: LockoutGuard? = LockoutGuard()
     /// Line of the account in the file, for messages.
     public var line: Int?
 
     public init(
         name: String, secret: SecretSource, algorithm: HashAlgorithm? = nil, digits: Int? = nil, period: Int? = nil, issue: IssueMode = .shared,
-        username: String? = nil, site: Site? = nil, line: Int? = nil
+        username: String? = nil, site: Site? = nil, lockoutGuard: LockoutGuard? = LockoutGuard(), line: Int? = nil
     ) {
+        self.lockoutGuard = lockoutGuard
         self.name = name
         self.secret = secret
         self.algorithm = algorithm
@@ -468,4 +471,25 @@ public struct AuditSettings: Sendable, Equatable {
         self.destination = destination
         self.fsync = fsync
     }
+}
+
+/// When failed logins pause an account (`accounts.NAME.lockout_guard`):
+/// `maxFailures` failure outcomes within `within` seconds pause it for
+/// `pause` seconds, before the site locks the user out (Salesforce locks
+/// a user for about an hour after a few wrong codes).
+public struct LockoutGuard: Sendable, Equatable {
+    public var maxFailures: Int
+    public var withinSeconds: Int
+    public var pauseSeconds: Int
+
+    public init(maxFailures: Int = 3, withinSeconds: Int = 3600, pauseSeconds: Int = 3600) {
+        self.maxFailures = maxFailures
+        self.withinSeconds = withinSeconds
+        self.pauseSeconds = pauseSeconds
+    }
+
+    public static let allowedFailures = 1...100
+    /// Up to 12 hours each: the guard log keeps two days, which covers a
+    /// pause and the failures and handouts that led to it.
+    public static let allowedSeconds = 1...43_200
 }

@@ -64,4 +64,9 @@ public enum ReplyBody {
         buffer.append(UInt8(ascii: "}"))
     }
 
+    /// `{"status":"ok"}`: a login outcome taken.
+    public static func accepted(into buffer: inout [UInt8]) {
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: #"{"status":"ok"}"#.utf8)
+    }
 }

@@ -11,6 +11,8 @@ public enum ReplyMessage: Sendable, Equatable {
     /// `{"status":"error","error":...}`; `kind` as sent (a client treats a
     /// kind it does not know as an error with a message).
     case error(kind: String, message: String, retryAfterMilliseconds: Int64?)
+    /// `{"status":"ok"}` with no code: a login outcome taken.
+    case accepted
 
     /// The largest number any field of a reply carries (a window's end in
     /// Unix seconds, a wait in ms).
@@ -57,6 +59,7 @@ public enum ReplyMessage: Sendable, Equatable {
         guard valid else { return nil }
         switch status {
         case "ok":
+            if account == nil, code == nil, digits == nil, period == nil, start == nil, end == nil, expires == nil { return .accepted }
             guard let account, let code, let digits, let period, let start, let end, let expires else { return nil }
             return .code(
                 account: account, code: code, digits: digits, period: period, windowStart: Int64(start), windowEnd: Int64(end),

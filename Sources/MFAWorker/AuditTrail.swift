@@ -122,5 +122,44 @@ public final class AuditTrail: Sendable {
         write(line, to: sink)
     }
 
+    /// A login outcome and what the guard log made of it:
+    /// `{"ts":...,"requester":...,"account":...,"window_start":N,"outcome":"login_failure","verdict":"counted","failures":2,"reason":"..."}`.
+    func recordOutcome(_ claim: OutcomeClaim, verdict: String, failures: Int?) {
+        guard let sink else { return }
+        var line: [UInt8] = []
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        Timestamp.appendISO8601(to: &line)
+        line.append(contentsOf: #"","requester":"#.utf8)
+        TextEscaping.appendJSON(claim.requester, to: &line)
+        line.append(contentsOf: #","account":"#.utf8)
+        TextEscaping.appendJSON(claim.outcome.account, to: &line)
+        line.append(contentsOf: #","window_start":\#(claim.outcome.windowStart),"correlation_id":"#.utf8)
+        TextEscaping.appendJSON(TextEscaping.correlationID(claim.correlationID), to: &line)
+        line.append(contentsOf: #","outcome":"login_\#(claim.outcome.outcomeName)","verdict":"\#(verdict)""#.utf8)
+        if let failures { line.append(contentsOf: #","failures":\#(failures)"#.utf8) }
+        if let reason = claim.outcome.reason {
+            line.append(contentsOf: #","reason":"#.utf8)
+            TextEscaping.appendJSON(reason, to: &line)
+        }
+        line.append(contentsOf: "}\n".utf8)
+        write(line, to: sink)
+    }
+
+    /// A pause begun or ended: `{"ts":...,"account":...,"outcome":"paused","until_ms":N}`,
+    /// or `"outcome":"resumed"` / `"pause_ended"`.
+    func recordPause(account: String, outcome: String, untilMilliseconds: Int64? = nil, failures: Int? = nil) {
+        guard let sink else { return }
+        var line: [UInt8] = []
+        line.append(contentsOf: #"{"ts":""#.utf8)
+        Timestamp.appendISO8601(to: &line)
+        line.append(contentsOf: #"","account":"#.utf8)
+        TextEscaping.appendJSON(account, to: &line)
+        line.append(contentsOf: #","outcome":"\#(outcome)""#.utf8)
+        if let untilMilliseconds { line.append(contentsOf: #","until_ms":\#(untilMilliseconds)"#.utf8) }
+        if let failures { line.append(contentsOf: #","failures":\#(failures)"#.utf8) }
+        line.append(contentsOf: "}\n".utf8)
+        write(line, to: sink)
+    }
+
     func flush() { sink?.flush() }
 }

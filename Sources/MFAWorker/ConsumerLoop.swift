@@ -22,6 +22,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     private var machine: ConsumerMachine
     private var consumerTag: String?
     private var isCounted = false
+    private var pausesSeen = -1
 
     init(index: Int, runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
         self.index = index
@@ -32,7 +33,8 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
         output = ReplyOutput(shared: shared, logger: self.logger, login: runtime.login)
         directReplies = DirectReplyProbe(endpoint: runtime.endpoints[index % runtime.endpoints.count], shared: shared, logger: self.logger)
         machine = ConsumerMachine(
-            settings: .init(publisherConfirms: runtime.publisherConfirms, shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds)),
+            settings: .init(
+                publisherConfirms: runtime.publisherConfirms, shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds), recordsHandouts: true),
             state: shared.currentState()
         )
     }
@@ -40,6 +42,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     // MARK: - Connection lifecycle
 
     func run() {
+        shared.awaitGuard(logger: logger)
         Reconnecting(runtime: runtime, shared: shared, logger: logger, firstEndpoint: index).run(self)
     }
 
@@ -59,6 +62,7 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     private func startConsuming(_ connection: AMQPConnection) throws(AMQPError) {
         try connection.setPrefetch(runtime.prefetch)
         try runtime.declareRequestQueue(on: connection)
+        try runtime.declareGuardQueue(on: connection)
         if runtime.publisherConfirms {
             try connection.enablePublisherConfirms()
         }
@@ -110,6 +114,11 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
         var closed = try step(.tick(now: now), connection)
         if !connection.hasBufferedInput { closed = try step(.idle, connection) || closed }
         let event = try connection.nextEvent(timeoutMilliseconds: Int(machine.waitMilliseconds(now: now)))
+        // Pauses that began while this thread waited apply to what it read.
+        if shared.pausesGeneration != pausesSeen {
+            pausesSeen = shared.pausesGeneration
+            _ = try step(.pausesChanged(shared.pauses), connection)
+        }
         if let input = input(event) {
             if case .delivery = event { shared.metrics.started() }
             defer { if case .delivery = event { shared.metrics.settled() } }
@@ -181,6 +190,11 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
             case .publishReply(let reply, let receivedAt):
                 _ = try output.publish(reply, connection)
                 output.record(reply, receivedAt: receivedAt)
+            case .publishGuardRecord(let record):
+                _ = try connection.publish(record, to: runtime.guardQueue, as: runtime.login)
+            case .claimOutcome(let claim):
+                let id = shared.registerClaim(claim)
+                _ = try connection.publish(claim.record(origin: shared.guardOrigin, id: id), to: runtime.guardQueue, as: runtime.login)
             case .forwardTurn(let turn):
                 guard let queue = runtime.turnQueueName(turn.account) else { break }
                 _ = try connection.publish(.request(turn), to: queue, as: runtime.login)

@@ -18,11 +18,11 @@ struct ReplyOutput {
     /// Publishes `reply` with every property of the protocol and
     /// `mandatory` (but to a direct reply-to); returns the publish's sequence number (0 without
     /// publisher confirms).
-    func publish(_ reply: Reply, _ connection: AMQPConnection) throws(AMQPError) -> UInt64 {
+    func publish(_ reply: Reply, _ connection: AMQPConnection, audited: Bool = true) throws(AMQPError) -> UInt64 {
         // The audit record reaches the kernel before the reply leaves: a
         // code handed out is never missing from the trail, whatever
         // happens to the process next (audit.fsync: and to the machine).
-        if !reply.quiet { shared.audit.record(reply) }
+        if !reply.quiet && audited { shared.audit.record(reply) }
         let properties = MessageProperties(
             contentType: ProtocolConstants.contentType,
             deliveryMode: .transient,

@@ -1,3 +1,5 @@
+import Foundation
+import Logging
 import MFAConfig
 import MFAWorkerCore
 import Synchronization
@@ -28,6 +30,66 @@ public final class SharedWorkerState: Sendable {
     /// Whether every thread of `threads` runs `generation` (or a later one).
     public func everyThread(of threads: [String], runs generation: Int) -> Bool {
         generations.withLock { reported in threads.allSatisfy { (reported[$0] ?? -1) >= generation } }
+    }
+
+    // MARK: The lockout guard
+
+    /// The pauses the guard log says are in force, and a generation that
+    /// changes with them (cheap for the loops to poll).
+    private let pauseTable = Mutex(PauseTable())
+    private let pauseGeneration = Atomic<Int>(0)
+    /// Login outcomes written into the guard log and not yet answered, by id.
+    private let claims = Mutex<[UInt64: OutcomeClaim]>([:])
+    private let nextClaimID = Atomic<Int>(1)
+    private let guardCaughtUp = Atomic<Bool>(false)
+    /// Names this process in the guard log (its claims and markers).
+    public let guardOrigin = "\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
+
+    public var pausesGeneration: Int { pauseGeneration.load(ordering: .acquiring) }
+    public var pauses: PauseTable { pauseTable.withLock { $0 } }
+
+    /// The guard reader's new pauses; the loops pick them up on their next turn.
+    public func setPauses(_ table: PauseTable) {
+        pauseTable.withLock { $0 = table }
+        pauseGeneration.add(1, ordering: .releasing)
+    }
+
+    /// Keeps a claim until the guard reader reads it back; returns its id.
+    public func registerClaim(_ claim: OutcomeClaim) -> UInt64 {
+        let id = UInt64(nextClaimID.add(1, ordering: .relaxed).oldValue)
+        claims.withLock { $0[id] = claim }
+        return id
+    }
+
+    /// The claim `id` of this process, once (nil: unknown or answered).
+    public func takeClaim(_ id: UInt64) -> OutcomeClaim? {
+        claims.withLock { $0.removeValue(forKey: id) }
+    }
+
+    /// The guard reader has read the log up to its start.
+    public func guardHasCaughtUp() { guardCaughtUp.store(true, ordering: .releasing) }
+
+    /// Waits (at most `milliseconds`) until the guard reader has read the
+    /// log, so that no paused account is served at start-up; false when it
+    /// has not by then.
+    public func waitForGuard(milliseconds: Int) -> Bool {
+        var left = milliseconds
+        while !guardCaughtUp.load(ordering: .acquiring) {
+            if left <= 0 || isStopping { return false }
+            usleep(20_000)
+            left -= 20
+        }
+        return true
+    }
+
+    /// Waits for the guard reader before serving (at most 15 s: a guard log
+    /// that cannot be read must not stop the service), and says so if it
+    /// gave up.
+    func awaitGuard(logger: Logger) {
+        guard !waitForGuard(milliseconds: 15_000), !isStopping else { return }
+        logger.warning(
+            "serving before the guard log was read",
+            metadata: ["reason": "the guard reader has not read the guard log yet; a paused account is served until it has"])
     }
 
     /// Messages in flight on connections that were lost (any thread's).

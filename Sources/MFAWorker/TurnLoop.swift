@@ -23,6 +23,7 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     /// Names this process in its records; each connection adds its number.
     private let instance = "\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt64.random(in: 0...UInt64.max), radix: 36))"
     private var connections = 0
+    private var pausesSeen = -1
     private var machine: TurnsMachine
 
     init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
@@ -37,11 +38,12 @@ final class TurnLoop: ConnectionSession, MachineLoop {
             settings: TurnsMachine.Settings(
                 login: runtime.login, workerLogins: runtime.workerLogins, maxPerRequester: runtime.maxTurnsPerRequester,
                 consumerTimeoutMilliseconds: Int64(runtime.consumerTimeoutMilliseconds),
-                shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds)
+                shutdownTimeoutMilliseconds: Int64(runtime.shutdownTimeoutMilliseconds), recordsHandouts: true
             ), state: shared.currentState())
     }
 
     func run() {
+        shared.awaitGuard(logger: logger)
         Reconnecting(runtime: runtime, shared: shared, logger: logger, firstEndpoint: 0).run(self)
     }
 
@@ -106,6 +108,11 @@ final class TurnLoop: ConnectionSession, MachineLoop {
     func next(_ connection: AMQPConnection) throws(AMQPError) -> Bool {
         var closed = try step(.tick(now: SystemTime.unixMilliseconds(), uptime: DispatchTime.now().uptimeNanoseconds), connection)
         let event = try connection.nextEvent(timeoutMilliseconds: Int(machine.waitMilliseconds(now: SystemTime.unixMilliseconds())))
+        // Pauses that began while this thread waited apply to what it read.
+        if shared.pausesGeneration != pausesSeen {
+            pausesSeen = shared.pausesGeneration
+            _ = try step(.pausesChanged(shared.pauses), connection)
+        }
         if case .channelClosed(let code, let text) = event { throw .channelClosed(code: code, text: text) }
         if let input = input(event) {
             closed = try step(input, connection) || closed
@@ -166,6 +173,8 @@ final class TurnLoop: ConnectionSession, MachineLoop {
             case .publishReply(let reply, let receivedAt):
                 _ = try output.publish(reply, connection)
                 output.record(reply, receivedAt: receivedAt)
+            case .publishGuardRecord(let record):
+                _ = try connection.publish(record, to: runtime.guardQueue, as: runtime.login)
             case .ack(let tag):
                 try connection.ack(deliveryTag: tag)
             case .nack(let tag, let requeue):

@@ -26,3 +26,13 @@ extension AMQPConnection {
         return try publish(routingKey: queue, mandatory: true, properties: properties, body: message.body())
     }
 }
+
+extension AMQPConnection {
+    /// Writes a record into the guard log, with `user_id` = the worker's
+    /// login (the guard reader believes nothing else).
+    func publish(_ record: GuardRecord, to queue: String, as login: String) throws(AMQPError) -> UInt64 {
+        let properties = MessageProperties(
+            contentType: ProtocolConstants.contentType, deliveryMode: .persistent, type: record.type, userID: login)
+        return try publish(routingKey: queue, mandatory: false, properties: properties, body: record.encoded())
+    }
+}

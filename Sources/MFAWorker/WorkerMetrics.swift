@@ -30,6 +30,9 @@ public final class WorkerMetrics: Sendable {
     private let blocks: PublishingBlocks
     private let followed: [FollowedCounter]
     private let turnMessagesDropped: [TurnDrop: Counter]
+    private let loginOutcomes: [String: Counter]
+    private let accountsPaused: Gauge
+    private let guardRecordsDropped: Counter
     let statistics: WorkerStatistics
 
     /// - Parameters:
@@ -88,6 +91,23 @@ public final class WorkerMetrics: Sendable {
                 [("reason", reason.rawValue)])
         }
         turnMessagesDropped = dropped
+        var outcomeCounters: [String: Counter] = [:]
+        for outcome in ["success", "failure"] {
+            for verdict in ["counted", "repeated", "refused"] {
+                outcomeCounters[outcome + "/" + verdict] = counter(
+                    "mfa_login_outcomes_total",
+                    "Login outcomes robots reported, by outcome and by what the guard log made of them: counted, repeated (counted before) or refused (not from a requester handed that window).",
+                    [("outcome", outcome), ("verdict", verdict)])
+            }
+        }
+        loginOutcomes = outcomeCounters
+        accountsPaused = gauge(
+            "mfa_accounts_paused", "Accounts their lockout guard pauses now (failed logins reached max_failures); the log and the audit trail name them.")
+        accountsPaused.set(Int64(0))
+        guardRecordsDropped = counter(
+            "mfa_guard_records_dropped_total",
+            "Messages in the guard log dropped unread: not written by a worker login, or not a record. Any increase means someone writes into the worker's queues."
+        )
         followed = [
             FollowedCounter(counter("mfa_reconnects_total", "Connections to the broker opened again after one was lost.")) {
                 statistics.reconnects.load(ordering: .relaxed)
@@ -123,6 +143,19 @@ public final class WorkerMetrics: Sendable {
     /// A message in a turn queue was dropped unread (``TurnQueueGuard``).
     func dropped(_ reason: TurnDrop) {
         turnMessagesDropped[reason]?.increment()
+    }
+
+    /// A login outcome this worker answered, with the guard log's verdict.
+    func loginOutcome(_ outcome: String, verdict: String) {
+        loginOutcomes[outcome + "/" + verdict]?.increment()
+    }
+
+    func setAccountsPaused(_ count: Int) {
+        accountsPaused.set(Int64(count))
+    }
+
+    func guardRecordDropped() {
+        guardRecordsDropped.increment()
     }
 
     func setClockSynchronized(_ synchronized: Bool) {

@@ -102,6 +102,20 @@ public struct WorkerRuntime: Sendable {
             ])
     }
 
+    /// The guard log: login outcomes, handouts and pauses (``GuardBook``).
+    public var guardQueue: String { queue.name + ".guard" }
+
+    /// Declares the guard log: a stream (every replica reads all of it; it
+    /// keeps two days, more than a pause and what led to it can span).
+    public func declareGuardQueue(on connection: AMQPConnection) throws(AMQPError) {
+        try connection.declareQueue(
+            guardQueue, durable: true,
+            arguments: [
+                ("x-queue-type", .string("stream")),
+                ("x-max-age", .string("2D")),
+            ])
+    }
+
     /// Declares the request queue: durable, with the configured arguments.
     public func declareRequestQueue(on connection: AMQPConnection) throws(AMQPError) {
         try connection.declareQueue(queue.name, durable: true, arguments: queueArguments)

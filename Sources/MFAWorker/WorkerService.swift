@@ -190,6 +190,9 @@ public final class WorkerService {
         listener.start(AlarmWatch.name) { AlarmWatch(runtime: runtime, shared: shared, logger: logger).run() }
 
         let workers = ThreadGroup()
+        workers.start(GuardLoop.threadName) {
+            GuardLoop(runtime: runtime, shared: shared, logger: logger).run()
+        }
         for index in 0..<runtime.workers {
             workers.start("consumer-\(index + 1)") {
                 ConsumerLoop(index: index, runtime: runtime, shared: shared, logger: logger).run()

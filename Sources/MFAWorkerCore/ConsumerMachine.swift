@@ -20,8 +20,13 @@ public struct ConsumerMachine: Sendable {
         /// Acknowledge a request only once its reply is confirmed.
         public var publisherConfirms: Bool
         public var shutdownTimeoutMilliseconds: Int64
+        /// Write each requester's first code of an account's window into
+        /// the guard log (``GuardRecord/handout(requester:account:windowStart:windowEnd:)``),
+        /// before the reply: the worker does; tests of other things need not.
+        public var recordsHandouts: Bool
 
-        public init(publisherConfirms: Bool = true, shutdownTimeoutMilliseconds: Int64 = 30_000) {
+        public init(publisherConfirms: Bool = true, shutdownTimeoutMilliseconds: Int64 = 30_000, recordsHandouts: Bool = false) {
+            self.recordsHandouts = recordsHandouts
             self.publisherConfirms = publisherConfirms
             self.shutdownTimeoutMilliseconds = shutdownTimeoutMilliseconds
         }
@@ -65,6 +70,8 @@ public struct ConsumerMachine: Sendable {
         case idle
         case beginShutdown(now: Int64)
         case reloaded(ServiceState)
+        /// The lockout guard's pauses changed.
+        case pausesChanged(PauseTable)
     }
 
     public enum Action: Sendable {
@@ -73,6 +80,12 @@ public struct ConsumerMachine: Sendable {
         case publishReply(Reply, receivedAt: UInt64)
         /// Publish the request to its account's turn queue.
         case forwardTurn(TurnRequest)
+        /// Write a record into the guard log (a handout, before the reply
+        /// that carries its code; or a login outcome).
+        case publishGuardRecord(GuardRecord)
+        /// Write a login outcome into the guard log, to be answered by this
+        /// worker's guard reader once the log has decided it.
+        case claimOutcome(OutcomeClaim)
         /// Take a token from the account's bucket and answer with
         /// ``Event/accountRate(wait:)``.
         case checkAccountRate(String)
@@ -126,6 +139,7 @@ public struct ConsumerMachine: Sendable {
     private var awaitingRate: (delivery: Delivery, check: RequestDecider.AccountCheck, now: Int64)?
     private var shutdownDeadline: Int64?
     private var closing = false
+    private var handouts = HandoutLedger()
 
     public init(settings: Settings, state: ServiceState) {
         self.settings = settings
@@ -188,6 +202,9 @@ public struct ConsumerMachine: Sendable {
             return beginShutdown(now: now)
         case .reloaded(let state):
             decider.replaceState(state)
+            return []
+        case .pausesChanged(let pauses):
+            decider.pauses = pauses
             return []
         }
     }
@@ -255,6 +272,18 @@ public struct ConsumerMachine: Sendable {
             let settle: Action =
                 reason == .fromWorkerLogin ? .drop(delivery.deliveryTag, receivedAt: uptime) : .reject(delivery.deliveryTag, receivedAt: uptime)
             return [settle] + rejected(requester, correlationID, reason.rawValue, quiet: quiet, now: now)
+        case .claimOutcome(let claim):
+            // Acknowledged once the broker has it in the guard log.
+            if settings.publisherConfirms {
+                confirms.published(sequence: nextSequence, deliveryTag: delivery.deliveryTag, kind: .forward)
+                nextSequence += 1
+                return [.claimOutcome(claim)]
+            }
+            return [.claimOutcome(claim), ack(delivery.deliveryTag)]
+        case .discard(let requester, let reason):
+            inFlight[delivery.deliveryTag] = nil
+            return [.drop(delivery.deliveryTag, receivedAt: uptime)]
+                + rejected(requester, nil, "login outcome without reply_to: " + reason, quiet: false, now: now)
         }
     }
 
@@ -344,6 +373,19 @@ public struct ConsumerMachine: Sendable {
     /// publisher confirms) once the broker confirms the reply.
     private mutating func publish(_ reply: Reply, settling deliveryTag: UInt64?, receivedAt: UInt64) -> [Action] {
         let action = Action.publishReply(reply, receivedAt: receivedAt)
+        // The handout goes into the guard log before the code leaves, on
+        // the same channel: an outcome for it cannot overtake it.
+        if settings.recordsHandouts, let record = handouts.record(for: reply, now: reply.timestamp * 1000) {
+            if settings.publisherConfirms {
+                confirms.published(sequence: nextSequence, deliveryTag: nil, kind: .reply)
+                nextSequence += 1
+            }
+            return [.publishGuardRecord(record)] + publish(action, settling: deliveryTag)
+        }
+        return publish(action, settling: deliveryTag)
+    }
+
+    private mutating func publish(_ action: Action, settling deliveryTag: UInt64?) -> [Action] {
         if settings.publisherConfirms {
             confirms.published(sequence: nextSequence, deliveryTag: deliveryTag, kind: .reply)
             nextSequence += 1

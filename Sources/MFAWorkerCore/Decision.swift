@@ -19,6 +19,62 @@ public enum Decision: Sendable {
     /// dead-letter exchange takes it, where it has one). `quiet`: the
     /// requester is over its rate (logged in a summary only).
     case reject(requester: String?, correlationID: [UInt8]?, reason: RejectReason, quiet: Bool)
+    /// A login outcome to write into the guard log; the log's order
+    /// decides whether it counts, and the guard reader answers it.
+    case claimOutcome(OutcomeClaim)
+    /// A login outcome that cannot count and asked for no answer
+    /// (no `reply_to` or no `correlation_id`): acknowledged, nothing sent.
+    case discard(requester: String?, reason: String)
+}
+
+/// A login outcome that passed the checks a single replica can make (its
+/// shape, the requester's rate, the allowlist, the window's range), on its
+/// way to the guard log.
+public struct OutcomeClaim: Sendable {
+    public var requester: String
+    public var outcome: LoginOutcome
+    /// Where the answer goes; nil: the robot asked for none.
+    public var replyTo: String?
+    public var correlationID: [UInt8]?
+    /// Unix ms when the worker received it.
+    public var receivedMilliseconds: Int64
+
+    public init(requester: String, outcome: LoginOutcome, replyTo: String?, correlationID: [UInt8]?, receivedMilliseconds: Int64) {
+        self.requester = requester
+        self.outcome = outcome
+        self.replyTo = replyTo
+        self.correlationID = correlationID
+        self.receivedMilliseconds = receivedMilliseconds
+    }
+
+    /// The record for the guard log; `origin` and `id` let this replica
+    /// find the claim again when it reads the record back.
+    public func record(origin: String, id: UInt64) -> GuardRecord {
+        .outcome(
+            origin: origin, id: id, requester: requester, account: outcome.account, windowStart: outcome.windowStart,
+            succeeded: outcome.succeeded, atMilliseconds: receivedMilliseconds)
+    }
+
+    /// The answer once the log decided, or nil when none was asked for:
+    /// `{"status":"ok"}`, or `forbidden` (alike for every reason).
+    public func answer(_ verdict: GuardBook.Verdict, maxTTLMilliseconds: Int64, now: Int64) -> Reply? {
+        guard let replyTo else { return nil }
+        var body: [UInt8] = []
+        let outcome: Outcome
+        let message: String?
+        if verdict == .refused {
+            outcome = .forbidden
+            message = Messages.outcomeForbidden
+            ReplyBody.error(into: &body, .forbidden, message: Messages.outcomeForbidden)
+        } else {
+            outcome = .ok
+            message = nil
+            ReplyBody.accepted(into: &body)
+        }
+        return Reply(
+            routingKey: replyTo, correlationID: correlationID, expirationMilliseconds: maxTTLMilliseconds, timestamp: now / 1000, body: body,
+            outcome: outcome, requester: requester, account: self.outcome.account, window: nil, message: message)
+    }
 }
 
 /// Why a request cannot be answered at all.

@@ -16,6 +16,8 @@ public struct RequestDecider: Sendable {
     /// ties.
     private var lastChosen: [String: Int] = [:]
     private var chosen = 0
+    /// The accounts the lockout guard has paused (``GuardBook``).
+    public var pauses = PauseTable()
 
     public init(state: ServiceState) {
         self.state = state
@@ -50,6 +52,9 @@ public struct RequestDecider: Sendable {
     ) -> Decision {
         if let user = request.userID, state.workerLogins.contains(UserName(user)) {
             return .reject(requester: user, correlationID: request.correlationID, reason: .fromWorkerLogin, quiet: false)
+        }
+        if request.type == ProtocolConstants.outcomeType {
+            return decideOutcome(request, now: now, requesterWait: requesterWait)
         }
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
             return .reject(requester: request.userID, correlationID: request.correlationID, reason: .noReplyTo, quiet: requesterWait != nil)
@@ -119,10 +124,18 @@ public struct RequestDecider: Sendable {
         }
 
         // 4. What depends on the account (for a pool, on its members).
-        let members: [Account]
+        // A paused account answers at once; a pool skips paused members.
+        var members: [Account]
         switch check.target {
         case .account(let account): members = [account]
         case .pool(_, let poolMembers): members = poolMembers
+        }
+        if !pauses.isEmpty {
+            let waits = members.compactMap { pauses.retryAfter($0.name, now: now) }
+            if waits.count == members.count, let wait = waits.min() {
+                return .reply(error(.paused, Messages.paused, context, retryAfter: wait))
+            }
+            if !waits.isEmpty { members = members.filter { pauses.retryAfter($0.name, now: now) == nil } }
         }
         let period = members.map(\.parameters.period).min() ?? 30
         let bound = Int64(period) * 1000 - 1000
@@ -205,6 +218,63 @@ public struct RequestDecider: Sendable {
         var context = ReplyContext(replyTo: pending.replyTo, correlationID: pending.correlationID, requester: pending.requester, now: now)
         context.account = pending.account
         return error(.busy, Messages.heldAtLimit, context, retryAfter: retryAfterMilliseconds)
+    }
+
+    /// The `paused` reply to a turn whose account (or every member of whose
+    /// pool) is paused.
+    public mutating func paused(_ turn: TurnRequest, retryAfterMilliseconds: Int64, now: Int64) -> Reply {
+        var context = ReplyContext(replyTo: turn.replyTo, correlationID: turn.correlationID, requester: turn.requester, now: now)
+        context.account = turn.account
+        return error(.paused, Messages.paused, context, retryAfter: retryAfterMilliseconds)
+    }
+
+    // MARK: - Login outcomes
+
+    /// A login outcome (`type: mfa-login-outcome`): its shape, the
+    /// requester, its rate, the allowlist and the window's range are
+    /// checked here; whether the requester was handed that window is the
+    /// guard log's to say (``Decision/claimOutcome(_:)``). Errors are
+    /// answered only when `reply_to` and `correlation_id` are both set.
+    mutating func decideOutcome(_ request: RequestMessage, now: Int64, requesterWait: Int64?) -> Decision {
+        var answerable = false
+        if let replyTo = request.replyTo, !replyTo.isEmpty, let correlationID = request.correlationID, !correlationID.isEmpty,
+            correlationID.count <= ProtocolConstants.maxCorrelationIDBytes, !state.isOwnQueue(replyTo), request.replyToReachable,
+            DirectReplyTo.classify(replyTo) != .malformed
+        {
+            answerable = true
+        }
+        var context = ReplyContext(replyTo: request.replyTo ?? "", correlationID: request.correlationID, requester: request.userID, now: now)
+        context.quiet = requesterWait != nil
+        func refuse(_ outcome: Outcome, _ message: String, retryAfter: Int64? = nil) -> Decision {
+            guard answerable else { return .discard(requester: request.userID, reason: message) }
+            return .reply(error(outcome, message, context, retryAfter: retryAfter))
+        }
+        if let contentType = request.contentType, !Self.isAcceptedMediaType(contentType) {
+            return refuse(.badRequest, Messages.contentType)
+        }
+        let outcome: LoginOutcome
+        switch LoginOutcome.decode(request.body) {
+        case .success(let decoded): outcome = decoded
+        case .failure(let failure): return refuse(.badRequest, failure.message)
+        }
+        context.account = outcome.account
+        guard let requester = request.userID, !requester.isEmpty else { return refuse(.forbidden, Messages.noUserID) }
+        if let wait = requesterWait { return refuse(.rateLimited, Messages.rateLimited, retryAfter: wait) }
+        // The account by name, or as a member of a pool the requester may
+        // have; the window one of the account's, begun, and not older than
+        // the guard takes outcomes for.
+        guard let account = state.accounts[outcome.account], state.mayReport(on: account.name, requester: requester) else {
+            return refuse(.forbidden, Messages.outcomeForbidden)
+        }
+        let period = Int64(account.parameters.period)
+        let within = Int64(account.lockoutGuard?.withinSeconds ?? Int(GuardBook.defaultWithinSeconds))
+        guard outcome.windowStart % period == 0, outcome.windowStart * 1000 <= now, (outcome.windowStart + period + within) * 1000 >= now else {
+            return refuse(.forbidden, Messages.outcomeForbidden)
+        }
+        return .claimOutcome(
+            OutcomeClaim(
+                requester: requester, outcome: outcome, replyTo: answerable ? request.replyTo : nil, correlationID: request.correlationID,
+                receivedMilliseconds: now))
     }
 
     /// An `unavailable` reply for a turn that no worker can take: the
@@ -355,6 +425,9 @@ public enum Messages {
     public static let busy = "no window for this request opens within its max_wait_ms; ask again after retry_after_ms"
     public static let heldAtLimit = "this requester has as many requests waiting for their window as it may at once; ask again after retry_after_ms"
     public static let turnsHeld = "this requester holds as many turns of this account as it may at once; ask again after retry_after_ms"
+    public static let paused =
+        "this account's lockout guard paused it after failed logins; ask again after retry_after_ms, or ask an operator to resume it"
+    public static let outcomeForbidden = "this requester was not handed this account's code for this window, or may not report on it"
     public static let windowPassed = "the window given to this request ended before its reply could be sent; ask again"
     public static func minValidityAbove(_ bound: Int64) -> String {
         "min_validity_ms must be at most \(bound) for this account"

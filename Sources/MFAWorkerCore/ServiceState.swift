@@ -39,7 +39,18 @@ public struct ServiceState: Sendable {
     func isOwnQueue(_ name: String) -> Bool {
         name.utf8.elementsEqual(requestQueue.utf8)
             || (name.utf8.count > requestQueue.utf8.count && name.utf8.starts(with: requestQueue.utf8)
-                && name.utf8.dropFirst(requestQueue.utf8.count).starts(with: ".turns.".utf8))
+                && (name.utf8.dropFirst(requestQueue.utf8.count).starts(with: ".turns.".utf8)
+                    || name.utf8.dropFirst(requestQueue.utf8.count).elementsEqual(".guard".utf8)))
+    }
+
+    /// The guard log: a stream every replica reads (``GuardBook``).
+    public var guardQueue: String { requestQueue + ".guard" }
+
+    /// Whether `requester` may report outcomes of `account`: it may have
+    /// the account by name, or a pool it is a member of.
+    func mayReport(on account: String, requester: String) -> Bool {
+        if allow.permits(requester: requester, account: account) { return true }
+        return pools.contains { name, pool in pool.members.contains(account) && allow.permits(requester: requester, account: name) }
     }
 
     public init(_ loaded: LoadedConfiguration, generation: Int = 0) {

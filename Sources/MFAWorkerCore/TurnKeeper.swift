@@ -204,8 +204,10 @@ public struct TurnKeeper: Sendable {
     /// least recently. A window given is in its account's ledger at once;
     /// the caller publishes that account's record (``Action/publishRecord(_:)``)
     /// and sends no code of it before the broker confirms that record.
-    public mutating func give(_ request: TurnRequest, now: Int64, period: (String) -> Int) -> (account: String, choice: TurnChoice) {
-        let candidates = request.account == pool ? accounts : accounts.filter { $0 == request.account }
+    public mutating func give(
+        _ request: TurnRequest, now: Int64, skipping paused: Set<String> = [], period: (String) -> Int
+    ) -> (account: String, choice: TurnChoice) {
+        let candidates = (request.account == pool ? accounts : accounts.filter { $0 == request.account }).filter { !paused.contains($0) }
         guard let first = candidates.first else {
             return (request.account, .busy(retryAfterMilliseconds: 0))
         }

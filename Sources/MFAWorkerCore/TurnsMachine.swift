@@ -31,11 +31,16 @@ public struct TurnsMachine: Sendable {
         /// connection gives its own, ``Event/connected(_:holder:now:)``).
         public var holder: String
         public var syncBacklog: Int
+        /// Write each requester's first code of an account's window into
+        /// the guard log (``GuardRecord/handout(requester:account:windowStart:windowEnd:)``),
+        /// before the reply: the worker does; tests of other things need not.
+        public var recordsHandouts: Bool
 
         public init(
             login: String, workerLogins: [String], maxPerRequester: Int = 3, consumerTimeoutMilliseconds: Int64 = 1_800_000,
-            shutdownTimeoutMilliseconds: Int64 = 30_000, holder: String = "", syncBacklog: Int = 1000
+            shutdownTimeoutMilliseconds: Int64 = 30_000, holder: String = "", syncBacklog: Int = 1000, recordsHandouts: Bool = false
         ) {
+            self.recordsHandouts = recordsHandouts
             self.login = login
             self.workerLogins = workerLogins
             self.maxPerRequester = maxPerRequester
@@ -117,6 +122,8 @@ public struct TurnsMachine: Sendable {
         case beginShutdown(now: Int64)
         /// A new state for building replies (a reload).
         case reloaded(ServiceState)
+        /// The lockout guard's pauses changed.
+        case pausesChanged(PauseTable)
     }
 
     public enum Action: Sendable {
@@ -126,6 +133,9 @@ public struct TurnsMachine: Sendable {
         /// Publish a reply; then count, log and audit it (`receivedAt`:
         /// uptime ns when a worker received the request).
         case publishReply(Reply, receivedAt: UInt64)
+        /// Write a handout into the guard log, before the reply that
+        /// carries its code (confirmed like a reply).
+        case publishGuardRecord(GuardRecord)
         case ack(UInt64)
         case nack(UInt64, requeue: Bool)
         /// The connection cannot be trusted to keep records: end it (the
@@ -170,6 +180,7 @@ public struct TurnsMachine: Sendable {
     public private(set) var inFlight: [UInt64: Int] = [:]
     private var shutdownDeadline: Int64?
     private var closing = false
+    private var handouts = HandoutLedger()
 
     public init(settings: Settings, state: ServiceState) {
         self.settings = settings
@@ -222,6 +233,9 @@ public struct TurnsMachine: Sendable {
             return beginShutdown(now: now)
         case .reloaded(let state):
             decider.replaceState(state)
+            return []
+        case .pausesChanged(let pauses):
+            decider.pauses = pauses
             return []
         }
     }
@@ -330,9 +344,20 @@ public struct TurnsMachine: Sendable {
     /// broker's confirm of the record that lists it.
     private mutating func decide(_ turn: TurnRequest, deliveryTag: UInt64, tag: String, now: Int64, uptime: UInt64) -> [Action] {
         guard var queue = queues[tag] else { return [] }
-        let (account, choice) = queue.keeper.give(turn, now: now, period: period(of:))
-        queues[tag] = queue
         let receivedAt = uptime &- UInt64(max(0, now - turn.receivedMilliseconds)) &* 1_000_000
+        // Paused accounts get no turn: `paused` at once when the account,
+        // or every member of the pool, is; else the pool skips them.
+        var paused: Set<String> = []
+        if !decider.pauses.isEmpty {
+            let candidates = turn.account == queue.consumer.pool ? queue.consumer.accounts : [turn.account]
+            let waits = candidates.compactMap { account in decider.pauses.retryAfter(account, now: now).map { (account, $0) } }
+            if waits.count == candidates.count, let wait = waits.map(\.1).min() {
+                return [reply(decider.paused(turn, retryAfterMilliseconds: wait, now: now), settling: deliveryTag, receivedAt: receivedAt)]
+            }
+            paused = Set(waits.map(\.0))
+        }
+        let (account, choice) = queue.keeper.give(turn, now: now, skipping: paused, period: period(of:))
+        queues[tag] = queue
         switch choice {
         case .busy(let retryAfter):
             return [reply(decider.busy(turn, retryAfterMilliseconds: retryAfter, now: now), settling: deliveryTag, receivedAt: receivedAt)]
@@ -400,7 +425,14 @@ public struct TurnsMachine: Sendable {
         if let due = schedule.nextDue, due <= now {
             for pending in schedule.popDue(now: now) {
                 release(pending)
-                actions.append(reply(decider.complete(pending, now: now), settling: pending.deliveryTag, receivedAt: pending.receivedAt))
+                let answer = decider.complete(pending, now: now)
+                if settings.recordsHandouts, let record = handouts.record(for: answer, now: now) {
+                    // Before the code leaves, on the same channel.
+                    confirms.published(sequence: nextSequence, deliveryTag: nil, kind: .reply)
+                    nextSequence += 1
+                    actions.append(.publishGuardRecord(record))
+                }
+                actions.append(reply(answer, settling: pending.deliveryTag, receivedAt: pending.receivedAt))
             }
         }
         // Every third of the broker's consumer_timeout, each keeper renews

@@ -15,6 +15,8 @@ struct MFAWorkerCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             RequestCommand.self,
+            OutcomeCommand.self,
+            ResumeCommand.self,
             BurstCommand.self,
             BurstMergeCommand.self,
             CodeCommand.self,

@@ -14,7 +14,7 @@ struct RequestCommand: AsyncParsableCommand {
             an exit status per kind: 2 forbidden, 3 bad_request, 4 rate_limited, \
             5 unavailable, 6 internal, 7 timeout or no worker consuming the \
             request queue, 8 connection failed (refused, login refused) or no \
-            request queue, 9 busy, 1 anything else. It checks the request queue \
+            request queue, 9 busy, 10 paused (the account's lockout guard), 1 anything else. It checks the request queue \
             before it asks, so that these say so at once; only a worker that \
             consumes and is slow makes it wait the whole --timeout. The worker \
             holds the request for its window at most --max-wait-ms (default: \
@@ -105,6 +105,7 @@ struct RequestCommand: AsyncParsableCommand {
         case .timeout, .noWorker: 7
         case .connectionFailed, .connectionRefused, .noRequestQueue: 8
         case .busy: 9
+        case .paused: 10
         case .closed, .cancelled: 1
         }
     }

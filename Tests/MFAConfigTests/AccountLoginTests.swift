@@ -55,4 +55,17 @@ struct AccountLoginTests {
         #expect(loaded?.warnings == ["accounts.sf-eu: the key has 128 bits; salesforce issues 160-bit keys: was it copied whole?"])
         #expect(outcome("", key: key128).0?.warnings == [])
     }
+
+    @Test("lockout_guard: on by default (3 failures within an hour pause for an hour), set key by key, off, and checked")
+    func lockoutGuard() {
+        #expect(outcome("").0?.accounts["sf-eu"]?.lockoutGuard == LockoutGuard(maxFailures: 3, withinSeconds: 3600, pauseSeconds: 3600))
+        #expect(
+            outcome("    lockout_guard: {max_failures: 5, pause_s: 600}").0?.accounts["sf-eu"]?.lockoutGuard
+                == LockoutGuard(maxFailures: 5, withinSeconds: 3600, pauseSeconds: 600))
+        #expect(outcome("    lockout_guard: off").0?.accounts["sf-eu"]?.lockoutGuard == nil)
+        #expect(outcome("    lockout_guard: {max_failures: 0}").1.contains("accounts.sf-eu.lockout_guard.max_failures"))
+        #expect(outcome("    lockout_guard: {pause_s: 86400}").1.contains("accounts.sf-eu.lockout_guard.pause_s"))
+        #expect(outcome("    lockout_guard: {max_failure: 2}").1.contains("unknown key 'max_failure'"))
+        #expect(outcome("    lockout_guard: on").1.contains("must be off, or a mapping"))
+    }
 }

@@ -46,7 +46,7 @@ struct ConfigurationErrorTests {
         )
         expectError(
             ConfigFixture.yaml(accounts: "  sf-eu:\n    secret_file: secrets/sf-eu.key\n    digit: 8"),
-            "DIR/worker.yaml: accounts.sf-eu.digit (line 6): unknown key 'digit' in accounts.sf-eu (did you mean 'digits'?); known keys: secret_file, secret_env, algorithm, digits, period, issue, username, site"
+            "DIR/worker.yaml: accounts.sf-eu.digit (line 6): unknown key 'digit' in accounts.sf-eu (did you mean 'digits'?); known keys: secret_file, secret_env, algorithm, digits, period, issue, username, site, lockout_guard"
         )
     }
 

@@ -196,7 +196,9 @@ struct ReplyReaderTests {
                     expiresInMilliseconds: 12_345, username: "robot2@example.com", pool: "sf-eu"))
         let busy = Array(#"{"status":"error","error":"busy","message":"ask \"later\"","retry_after_ms":17655}"#.utf8)
         #expect(ReplyMessage.decode(busy) == .error(kind: "busy", message: #"ask "later""#, retryAfterMilliseconds: 17_655))
-        for text in [#"{"status":"ok"}"#, #"{"status":"error"}"#, #"{"status":"ok","status":"error","error":"x"}"#, "[]", "", #"{"status":"maybe"}"#] {
+        #expect(ReplyMessage.decode(Array(#"{"status":"ok"}"#.utf8)) == .accepted, "a login outcome's answer")
+        #expect(ReplyMessage.decode(Array(#"{"status":"ok","code":"123456"}"#.utf8)) == nil, "half a code")
+        for text in [#"{"status":"error"}"#, #"{"status":"ok","status":"error","error":"x"}"#, "[]", "", #"{"status":"maybe"}"#] {
             #expect(ReplyMessage.decode(Array(text.utf8)) == nil, "\(text)")
         }
     }

@@ -49,7 +49,8 @@ public final class WorkerProcess {
         audit: Bool = true,
         brokerURL: String? = nil,
         oncePerWindow: Set<String> = [],
-        turnsPerRequester: Int? = nil
+        turnsPerRequester: Int? = nil,
+        lockoutGuard: String? = nil
     ) {
         self.queue = queue
         self.parameters = accounts
@@ -67,6 +68,7 @@ public final class WorkerProcess {
                     digits: \(parameters.digits)
                     algorithm: \(parameters.algorithm)
                     issue: \(oncePerWindow.contains(name) ? "once_per_window" : "shared")
+                \(lockoutGuard.map { "    lockout_guard: \($0)" } ?? "")
 
                 """
         }
@@ -113,7 +115,7 @@ public final class WorkerProcess {
     private func deleteQueues() {
         guard let admin = try? Broker.admin() else { return }
         defer { admin.close() }
-        for queue in [queue] + oncePerWindow.sorted().map(turnQueue) {
+        for queue in [queue, queue + ".guard"] + oncePerWindow.sorted().map(turnQueue) {
             if (try? admin.deleteQueue(queue)) == nil { try? admin.reopenChannel() }
         }
     }
