@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the request decoder and the turn-queue body decoder with libFuzzer
+# Fuzzes the request decoder and the internal bodies' decoders (turn queues,
+# guard log, login outcomes) with libFuzzer
 # (and AddressSanitizer) for a bounded time, shared between them:
 # scripts/fuzz.sh [SECONDS, default 30]. The seed corpora are Fuzz/corpus and
 # Fuzz/turn-corpus; what the fuzzer finds stays in .build/fuzz-corpus.
@@ -16,6 +17,8 @@ build() {
         Sources/MFAProtocol/RequestBody.swift \
         Sources/MFAProtocol/RequestBodyDecoder.swift \
         Sources/MFAProtocol/TurnBody.swift \
+        Sources/MFAProtocol/GuardBody.swift \
+        Sources/MFAProtocol/LoginOutcome.swift \
         Sources/MFAProtocol/JSONText.swift \
         Sources/MFAProtocol/JSONReading.swift \
         Sources/MFAProtocol/DirectReplyTo.swift \

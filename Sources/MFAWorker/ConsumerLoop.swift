@@ -62,7 +62,6 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     private func startConsuming(_ connection: AMQPConnection) throws(AMQPError) {
         try connection.setPrefetch(runtime.prefetch)
         try runtime.declareRequestQueue(on: connection)
-        try runtime.declareGuardQueue(on: connection)
         if runtime.publisherConfirms {
             try connection.enablePublisherConfirms()
         }

@@ -5,10 +5,15 @@ protocol (docs/protocol.md).
     export MFA_BROKER_URL=amqp://rpa-bot-eu-1:PASSWORD@127.0.0.1:5672/%2F
     python3 examples/python/get_code.py --account sf-automation-eu
 
-Prints the code alone (or the whole reply with --json). Every failure is one
-line on stderr, with an exit status: 0 ok, 2 forbidden, 3 bad_request,
-4 rate_limited, 5 unavailable, 6 internal, 7 timeout or no worker consuming
-the request queue, 9 busy, 1 anything else (connection refused, login
+Prints the code alone (or the whole reply with --json). After the login,
+report how it went, with the reply's account and window_start:
+
+    python3 examples/python/get_code.py --account sf-automation-eu --report failure --window-start 1764372600
+
+Every failure is one line on stderr, with an exit status: 0 ok,
+2 forbidden, 3 bad_request, 4 rate_limited, 5 unavailable, 6 internal,
+7 timeout or no worker consuming the request queue, 9 busy, 10 paused (the
+account's lockout guard), 1 anything else (connection refused, login
 refused, no request queue, ...).
 """
 import argparse
@@ -26,7 +31,7 @@ except ImportError:
     print("pika is not installed: python3 -m pip install pika", file=sys.stderr)
     sys.exit(1)
 
-EXIT_CODES = {"forbidden": 2, "bad_request": 3, "rate_limited": 4, "unavailable": 5, "internal": 6, "busy": 9}
+EXIT_CODES = {"forbidden": 2, "bad_request": 3, "rate_limited": 4, "unavailable": 5, "internal": 6, "busy": 9, "paused": 10}
 EXIT_TIMEOUT = 7
 EXIT_OTHER = 1
 
@@ -97,6 +102,28 @@ def check_request_queue(channel, queue):
 
 def request_code(url, account, min_validity_ms=None, timeout_s=10.0, queue="mfa-code-request"):
     """Returns the worker's reply as a dict; raises Failure otherwise."""
+    body = {"account": account}
+    if min_validity_ms is not None:
+        body["min_validity_ms"] = min_validity_ms
+    # Never let the worker hold our turn for a window longer than we wait
+    # (a once_per_window account would spend that window on nobody).
+    body["max_wait_ms"] = max(0, int(timeout_s * 1000) - 1000)
+    return call(url, "mfa-code-request", body, timeout_s, queue)
+
+
+def report_outcome(url, account, window_start, outcome, reason=None, timeout_s=10.0, queue="mfa-code-request"):
+    """Tells the worker how a login with a code went ("success" or
+    "failure"): `account` and `window_start` as the code's reply gave them.
+    Failures feed the account's lockout guard. Returns the answer,
+    {"status": "ok"} or an error; raises Failure otherwise."""
+    body = {"account": account, "window_start": window_start, "outcome": outcome}
+    if reason:
+        body["reason"] = reason[:200]
+    return call(url, "mfa-login-outcome", body, timeout_s, queue)
+
+
+def call(url, message_type, body, timeout_s, queue):
+    """Publishes one message of the protocol and returns its answer as a dict."""
     # The protocol's requester identity is the user we log in as; RabbitMQ
     # refuses a user_id that differs from it.
     user = unquote(urlparse(url).username or "guest")
@@ -108,12 +135,6 @@ def request_code(url, account, min_validity_ms=None, timeout_s=10.0, queue="mfa-
         # Our own reply queue: server-named, exclusive, auto-delete, no DLX.
         reply_queue = channel.queue_declare(queue="", exclusive=True, auto_delete=True).method.queue
         correlation_id = str(uuid.uuid4())
-        body = {"account": account}
-        if min_validity_ms is not None:
-            body["min_validity_ms"] = min_validity_ms
-        # Never let the worker hold our turn for a window longer than we wait
-        # (a once_per_window account would spend that window on nobody).
-        body["max_wait_ms"] = max(0, int(timeout_s * 1000) - 1000)
         channel.basic_publish(
             exchange="",
             routing_key=queue,
@@ -122,7 +143,7 @@ def request_code(url, account, min_validity_ms=None, timeout_s=10.0, queue="mfa-
                 correlation_id=correlation_id,
                 user_id=user,
                 content_type="application/json",
-                type="mfa-code-request",
+                type=message_type,
                 expiration=str(max(1, int(timeout_s * 1000))),
             ),
             body=json.dumps(body).encode(),
@@ -173,6 +194,9 @@ def main():
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the reply (default 10)")
     parser.add_argument("--queue", default="mfa-code-request", help="the worker's request queue (default mfa-code-request)")
     parser.add_argument("--json", action="store_true", help="print the whole reply")
+    parser.add_argument("--report", choices=["success", "failure"], help="report how a login went instead of asking for a code")
+    parser.add_argument("--window-start", type=int, help="with --report: the window_start of the code's reply")
+    parser.add_argument("--reason", help="with --report: why, for the audit trail (at most 200 characters)")
     # The broker URL (with the robot's password) comes from MFA_BROKER_URL, so
     # that it never shows in `ps`; --url stays for old callers.
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -183,7 +207,15 @@ def main():
     if not 0 < args.timeout <= 3600:
         raise Failure("usage: --timeout must be more than 0 and at most 3600 seconds")
 
-    reply = request_code(url, args.account, args.min_validity_ms, args.timeout, args.queue)
+    if args.report:
+        if args.window_start is None:
+            raise Failure("usage: --report needs --window-start (the reply's window_start)")
+        reply = report_outcome(url, args.account, args.window_start, args.report, args.reason, args.timeout, args.queue)
+        if reply.get("status") == "ok":
+            print("ok")
+            return 0
+    else:
+        reply = request_code(url, args.account, args.min_validity_ms, args.timeout, args.queue)
     if args.json:
         print(json.dumps(reply))
     if reply.get("status") == "ok":
