@@ -148,7 +148,11 @@ struct OpenLoopBurstTests {
         // for a 1 s stall at 200/s) waited over 500 ms, and p99 shows it.
         #expect(stoppedAt < 8.5, "the worker was stopped late in the schedule (\(stoppedAt) s): the stall's requests are cut short")
         let expected = Int(((openStall - 0.5) * 200).rounded())
-        #expect((60...max(160, expected + 60)).contains(Int(openSlow)), "\(openSlow) requests over 500 ms; about \(expected) expected")
+        // At least most of those; how many more the backlog after the stall
+        // makes slow depends on the machine's load (CI runs suites side by
+        // side), so the upper bound only says the run was not slow throughout.
+        #expect(Int(openSlow) >= 60, "\(openSlow) requests over 500 ms; about \(expected) expected")
+        #expect(Int(openSlow) < Int(openReport.sent) / 2, "\(openSlow) of \(openReport.sent) requests over 500 ms: slow throughout, not in the stall")
         #expect(openReport.latencyMilliseconds.p99 >= 500)
         // Closed loop: each connection had one request in flight when the
         // worker stopped, and sent nothing more until it came back.

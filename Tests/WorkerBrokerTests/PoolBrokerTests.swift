@@ -73,7 +73,9 @@ struct PoolBrokerTests {
         #expect(perWindow.values.allSatisfy { $0 <= 3 }, "\(perWindow)")
         // The pool spreads the burst: every member serves, each window more than one.
         #expect(Set(given.map { $0.split(separator: "@")[0] }).count == 3)
-        #expect(perWindow.count < 10, "ten requests took \(perWindow.count) windows: the pool did not spread them")
+        // Some window served more than one member: the pool spread the burst
+        // (how many windows it took depends on when in a window it began).
+        #expect(perWindow.values.contains { $0 > 1 }, "\(perWindow)")
         let audited = first.audit + second.audit
         #expect(audited.contains(#""pool":"sf-eu""#), "the audit trail names the pool")
     }
