@@ -32,7 +32,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     if case .success(let outcome) = LoginOutcome.decode(bytes) {
         precondition(AccountName.isValid(outcome.account))
         precondition((0...TurnBody.largestTimestampMilliseconds / 1000).contains(outcome.windowStart))
-        precondition((outcome.reason?.count ?? 0) <= LoginOutcome.largestReason)
+        precondition((outcome.reason?.unicodeScalars.count ?? 0) <= LoginOutcome.largestReason)
         precondition(try! LoginOutcome.decode(outcome.encoded()).get() == outcome)
     }
     // Deterministic.

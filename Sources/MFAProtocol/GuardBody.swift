@@ -7,8 +7,8 @@
 /// `user_id`), decoded strictly and range-checked.
 public enum GuardRecord: Sendable, Equatable {
     /// `requester` was handed `account`'s code of the window starting at
-    /// `windowStart` (Unix s), which ends at `windowEnd`.
-    case handout(requester: String, account: String, windowStart: Int64, windowEnd: Int64)
+    /// `windowStart` (Unix s), which ends at `windowEnd`, at `atMilliseconds`.
+    case handout(requester: String, account: String, windowStart: Int64, windowEnd: Int64, atMilliseconds: Int64)
     /// A login outcome a replica received (`origin`, its `id` there) at
     /// `atMilliseconds`; the log's order decides whether it counts.
     case outcome(origin: String, id: UInt64, requester: String, account: String, windowStart: Int64, succeeded: Bool, atMilliseconds: Int64)
@@ -51,11 +51,12 @@ public enum GuardRecord: Sendable, Equatable {
             JSONText.appendInteger(value, to: &out)
         }
         switch self {
-        case .handout(let requester, let account, let start, let end):
+        case .handout(let requester, let account, let start, let end, let at):
             string("requester", requester)
             string("account", account)
             integer("window_start", start)
             integer("window_end", end)
+            integer("at_ms", at)
         case .outcome(let origin, let id, let requester, let account, let start, let succeeded, let at):
             string("origin", origin)
             integer("id", Int64(clamping: id))
@@ -112,8 +113,8 @@ public enum GuardRecord: Sendable, Equatable {
         guard valid else { return nil }
         switch type {
         case handoutType:
-            guard origin == nil, id == nil, at == nil, outcome == nil, let requester, let account, let start, let end, start < end else { return nil }
-            return .handout(requester: requester, account: account, windowStart: Int64(start), windowEnd: Int64(end))
+            guard origin == nil, id == nil, outcome == nil, let requester, let account, let start, let end, let at, start < end else { return nil }
+            return .handout(requester: requester, account: account, windowStart: Int64(start), windowEnd: Int64(end), atMilliseconds: Int64(at))
         case outcomeType:
             guard end == nil, let origin, let id, let requester, let account, let start, let outcome, let at else { return nil }
             return .outcome(

@@ -16,7 +16,8 @@ public struct LoginOutcome: Sendable, Equatable {
         self.reason = reason
     }
 
-    /// The longest `reason`, in characters.
+    /// The longest `reason`, in Unicode scalars (and at most four times as
+    /// many bytes).
     public static let largestReason = 200
 
     public var outcomeName: String { succeeded ? "success" : "failure" }
@@ -90,7 +91,7 @@ public struct LoginOutcome: Sendable, Equatable {
                             return
                         }
                         let text = try parser.parseText()
-                        guard text.count <= largestReason else {
+                        guard text.unicodeScalars.count <= largestReason, text.utf8.count <= 4 * largestReason else {
                             fieldError = fieldError ?? .reason
                             return
                         }

@@ -16,8 +16,15 @@ import TOTP
 /// and its causes can reach, after writing a marker: once the marker comes
 /// back, everything before it is read, and the consumer threads may serve.
 final class GuardLoop: ConnectionSession {
-    /// Unacknowledged stream deliveries (a stream consumer needs a prefetch).
-    static let prefetch = 1000
+    /// Unacknowledged stream deliveries (a stream consumer needs a prefetch),
+    /// acknowledged a batch at a time.
+    static let prefetch = 2000
+    static let ackBatch = 500
+    /// How long the consumer threads wait for the log to be read before
+    /// they consume; and, when the guard reader cannot reach the log at
+    /// all (no connection, no permission), when accounts with a guard are
+    /// served without it rather than not at all.
+    static let startupWaitMilliseconds: Int64 = 15_000
     static let threadName = "guard"
 
     let runtime: WorkerRuntime
@@ -29,7 +36,13 @@ final class GuardLoop: ConnectionSession {
     private var state: ServiceState
     private var marker: UInt64 = 0
     private var caughtUp = false
-    private var published = PauseTable()
+    private var everCaughtUp = false
+    private var servingWithout = false
+    private let started = SystemTime.unixMilliseconds()
+    private var published = PauseTable.unknown
+    /// Pauses in force when this reader last looked, to say when each is over.
+    private var watched: [String: GuardBook.Pause] = [:]
+    private var unacknowledged: (count: Int, last: UInt64) = (0, 0)
     private var dropped = CountedNotices<String>(burst: 1)
 
     init(runtime: WorkerRuntime, shared: SharedWorkerState, logger: Logger) {
@@ -55,8 +68,11 @@ final class GuardLoop: ConnectionSession {
         try connection.setPrefetch(Self.prefetch)
         state = shared.currentState()
         // Read again from scratch: the log is the truth, not this process.
+        // The pauses already shared stay in force until the new reading
+        // has caught up.
         book = GuardBook(accounts: state.accounts)
         caughtUp = false
+        unacknowledged = (0, 0)
         let back = GuardBook.replaySeconds(for: state.accounts)
         try connection.consume(queue: runtime.guardQueue, arguments: [("x-stream-offset", .string("\(back)s"))])
         marker = UInt64.random(in: 1...UInt64(Int64.max))
@@ -76,7 +92,8 @@ final class GuardLoop: ConnectionSession {
             switch event {
             case .delivery(let delivery):
                 read(delivery, now: now, connection)
-                try connection.ack(deliveryTag: delivery.deliveryTag)
+                unacknowledged = (unacknowledged.count + 1, delivery.deliveryTag)
+                if unacknowledged.count >= Self.ackBatch { try acknowledge(connection) }
             case .returned(let message):
                 output.returned(message)
             case .consumerCancelled:
@@ -84,22 +101,54 @@ final class GuardLoop: ConnectionSession {
             case .channelClosed(let code, let text):
                 throw .channelClosed(code: code, text: text)
             case .timeout:
+                try acknowledge(connection)
                 LogSink.flush()
                 shared.audit.flush()
             case .publisherAck, .publisherNack, .blocked:
                 break
             }
-            for (account, pause) in book.endedPauses(now: now) {
-                logger.notice("pause over", metadata: ["account": .string(account), "reason": .string("paused since \(Self.time(pause.from))")])
-                shared.audit.recordPause(account: account, outcome: "pause_ended")
-            }
+            if caughtUp { watchPauses(now: now) }
             publishPauses(now: now)
+        }
+    }
+
+    private func acknowledge(_ connection: AMQPConnection) throws(AMQPError) {
+        guard unacknowledged.count > 0 else { return }
+        try connection.ack(deliveryTag: unacknowledged.last, multiple: true)
+        unacknowledged = (0, 0)
+    }
+
+    /// Says once when each pause in force is over (never for pauses read
+    /// back that had ended before: a reconnect repeats nothing).
+    private func watchPauses(now: Int64) {
+        for (account, pause) in book.pauses where pause.until > now && watched[account] != pause {
+            watched[account] = pause
+        }
+        for (account, pause) in watched where pause.until <= now {
+            watched[account] = nil
+            logger.notice("pause over", metadata: ["account": .string(account), "reason": .string("paused since \(Self.time(pause.from))")])
+            shared.audit.recordPause(account: account, outcome: "pause_ended")
         }
     }
 
     func shutDown(_ connection: AMQPConnection) throws(AMQPError) {}
 
-    func connectionLost() {}
+    /// A reader that has never reached the log cannot hold the service up
+    /// for ever: past the start-up wait, accounts with a guard are served
+    /// without it, and the log says so. A reader that is reading (however
+    /// slowly) keeps them waiting instead.
+    func connectionLost() {
+        guard !everCaughtUp, !servingWithout, SystemTime.unixMilliseconds() - started >= Self.startupWaitMilliseconds else { return }
+        servingWithout = true
+        shared.setPauses(PauseTable())
+        logger.error(
+            "serving without the guard log",
+            metadata: [
+                "reason": .string(
+                    "the guard reader cannot read \(runtime.guardQueue) (see its connection lines; the worker's login needs configure, write and read on it): pauses are not known, outcomes are not answered"
+                )
+            ])
+    }
 
     // MARK: - Records
 
@@ -111,15 +160,16 @@ final class GuardLoop: ConnectionSession {
         guard let record = GuardRecord.decode(type: properties.type, body: delivery.body) else {
             return drop("not a guard record", user: user, now: now)
         }
-        switch book.apply(record, now: now) {
+        switch book.apply(record) {
         case .none:
             break
         case .outcome(let origin, let id, let account, let verdict):
             guard origin == shared.guardOrigin, let claim = shared.takeClaim(id) else { return }
             answer(claim, account: account, verdict: verdict, now: now, connection)
         case .resumed(_, _, let account, let ended):
+            watched[account] = nil
             publishPauses(now: now)
-            if let ended {
+            if let ended, caughtUp {
                 logger.notice(
                     "pause ended by resume",
                     metadata: ["account": .string(account), "reason": .string("paused since \(Self.time(ended.from)); its failure count is cleared")])
@@ -128,8 +178,10 @@ final class GuardLoop: ConnectionSession {
         case .marker(let origin, let id):
             guard origin == shared.guardOrigin, id == marker, !caughtUp else { return }
             caughtUp = true
+            everCaughtUp = true
+            servingWithout = false
             publishPauses(now: now)
-            let paused = book.pauseTable.paused(at: now)
+            let paused = book.pauseTable(now: now).paused(at: now)
             logger.info(
                 "guard log read",
                 metadata: ["reason": .string(paused.isEmpty ? "no account is paused" : "paused: " + paused.joined(separator: ", "))])
@@ -179,12 +231,15 @@ final class GuardLoop: ConnectionSession {
         }
     }
 
+    /// Shares the pauses with the other threads, once this reading has
+    /// caught up (a partial reading would lift pauses it has not reached).
     private func publishPauses(now: Int64) {
-        let table = book.pauseTable
+        guard caughtUp else { return }
+        let table = book.pauseTable(now: now)
         guard table != published else { return }
         published = table
         shared.setPauses(table)
-        shared.metrics.setAccountsPaused(table.paused(at: now).count)
+        shared.metrics.setAccountsPaused(table.until.count)
     }
 
     private func drop(_ reason: String, user: String?, now: Int64) {

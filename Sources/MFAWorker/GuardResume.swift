@@ -46,7 +46,7 @@ public enum GuardResume {
         let sequence = try connection.publish(
             GuardRecord.resume(origin: origin, id: id, account: account.name, atMilliseconds: SystemTime.unixMilliseconds()), to: runtime.guardQueue,
             as: runtime.login)
-        let deadline = SystemTime.unixMilliseconds() + Int64(timeoutMilliseconds)
+        var deadline = SystemTime.unixMilliseconds() + Int64(timeoutMilliseconds)
         var confirmed = false
         while !confirmed {
             guard SystemTime.unixMilliseconds() < deadline else { throw .library(operation: "resume", reason: "the broker did not confirm the record") }
@@ -65,8 +65,11 @@ public enum GuardResume {
         let back = GuardBook.replaySeconds(for: accounts)
         try connection.consume(queue: runtime.guardQueue, arguments: [("x-stream-offset", .string("\(back)s"))])
         var failuresBefore = 0
+        // Reading back takes as long as the log is long: the deadline moves
+        // on while records keep coming, and runs out only when none does.
         while SystemTime.unixMilliseconds() < deadline {
             guard case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: 200) else { continue }
+            deadline = max(deadline, SystemTime.unixMilliseconds() + 5000)
             try connection.ack(deliveryTag: delivery.deliveryTag)
             guard let user = delivery.properties.userID, workerLogins.contains(UserName(user)),
                 let record = GuardRecord.decode(type: delivery.properties.type, body: delivery.body)
@@ -74,7 +77,7 @@ public enum GuardResume {
             if case .resume(origin, id, _, let at) = record {
                 failuresBefore = book.failureCount(of: account.name, now: at)
             }
-            if case .resumed(origin, id, _, let ended) = book.apply(record, now: SystemTime.unixMilliseconds()) {
+            if case .resumed(origin, id, _, let ended) = book.apply(record) {
                 return Result(ended: ended, failuresCleared: failuresBefore)
             }
         }

@@ -36,7 +36,7 @@ public final class SharedWorkerState: Sendable {
 
     /// The pauses the guard log says are in force, and a generation that
     /// changes with them (cheap for the loops to poll).
-    private let pauseTable = Mutex(PauseTable())
+    private let pauseTable = Mutex(PauseTable.unknown)
     private let pauseGeneration = Atomic<Int>(0)
     /// Login outcomes written into the guard log and not yet answered, by id.
     private let claims = Mutex<[UInt64: OutcomeClaim]>([:])
@@ -82,14 +82,14 @@ public final class SharedWorkerState: Sendable {
         return true
     }
 
-    /// Waits for the guard reader before serving (at most 15 s: a guard log
-    /// that cannot be read must not stop the service), and says so if it
-    /// gave up.
+    /// Waits for the guard reader before consuming (at most 15 s), and says
+    /// so if it gave up: until the log is read, accounts with a lockout
+    /// guard are answered `unavailable` (a paused one must not be served).
     func awaitGuard(logger: Logger) {
         guard !waitForGuard(milliseconds: 15_000), !isStopping else { return }
         logger.warning(
-            "serving before the guard log was read",
-            metadata: ["reason": "the guard reader has not read the guard log yet; a paused account is served until it has"])
+            "consuming before the guard log was read",
+            metadata: ["reason": "accounts with a lockout guard are answered unavailable until the guard reader has read the guard log"])
     }
 
     /// Messages in flight on connections that were lost (any thread's).

@@ -184,7 +184,8 @@ public struct ConsumerMachine: Sendable {
             guard case .request(let turn)? = TurnMessage.decode(type: type, messageID: nil, replyTo: replyTo, correlationID: correlationID, body: body) else {
                 return []
             }
-            return [.log(.turnQueueMissing(account: turn.account, reply: reply))] + publish(decider.unavailable(turn, now: now), settling: nil, receivedAt: 0)
+            return [.log(.turnQueueMissing(account: turn.account, reply: reply))]
+                + publish(decider.unavailable(turn, now: now), settling: nil, receivedAt: 0, now: now)
         case .consumerCancelled:
             return shutdownDeadline == nil ? [.log(.consumerCancelled), .consumeAgain] : []
         case .channelClosed(let reason):
@@ -243,7 +244,7 @@ public struct ConsumerMachine: Sendable {
     private mutating func act(on decision: Decision, _ delivery: Delivery, now: Int64, uptime: UInt64) -> [Action] {
         switch decision {
         case .reply(let reply):
-            return publish(reply, settling: delivery.deliveryTag, receivedAt: uptime)
+            return publish(reply, settling: delivery.deliveryTag, receivedAt: uptime, now: now)
         case .admitAccount(let check):
             awaitingRate = (delivery, check, now)
             return [.checkAccountRate(check.target.name)]
@@ -251,7 +252,7 @@ public struct ConsumerMachine: Sendable {
             // A requester holds so many at most; past them, busy.
             let requester = UserName(pending.requester)
             guard held[requester, default: 0] < decider.state.reply.maxHeldPerRequester else {
-                return publish(decider.busy(pending, retryAfterMilliseconds: due - now, now: now), settling: delivery.deliveryTag, receivedAt: uptime)
+                return publish(decider.busy(pending, retryAfterMilliseconds: due - now, now: now), settling: delivery.deliveryTag, receivedAt: uptime, now: now)
             }
             held[requester, default: 0] += 1
             schedule.add(pending, dueMilliseconds: due)
@@ -333,7 +334,7 @@ public struct ConsumerMachine: Sendable {
         if let due = schedule.nextDue, due <= now {
             for pending in schedule.popDue(now: now) {
                 release(pending)
-                actions += publish(decider.complete(pending, now: now), settling: nil, receivedAt: pending.receivedAt)
+                actions += publish(decider.complete(pending, now: now), settling: nil, receivedAt: pending.receivedAt, now: now)
             }
         }
         for (requester, counts) in rejections.due(now: now) {
@@ -361,7 +362,8 @@ public struct ConsumerMachine: Sendable {
         var actions: [Action] = [.cancelConsumer]
         for (due, pending) in schedule.split(dueAfter: deadline) {
             release(pending)
-            actions += publish(decider.unavailable(pending, now: now, retryAfterMilliseconds: due - now), settling: nil, receivedAt: pending.receivedAt)
+            actions += publish(
+                decider.unavailable(pending, now: now, retryAfterMilliseconds: due - now), settling: nil, receivedAt: pending.receivedAt, now: now)
         }
         if !schedule.isEmpty { actions.append(.log(.answeringBeforeStop(held: schedule.count))) }
         return actions + tick(now: now)
@@ -371,11 +373,11 @@ public struct ConsumerMachine: Sendable {
 
     /// A reply; the request it answers is acknowledged now, or (with
     /// publisher confirms) once the broker confirms the reply.
-    private mutating func publish(_ reply: Reply, settling deliveryTag: UInt64?, receivedAt: UInt64) -> [Action] {
+    private mutating func publish(_ reply: Reply, settling deliveryTag: UInt64?, receivedAt: UInt64, now: Int64) -> [Action] {
         let action = Action.publishReply(reply, receivedAt: receivedAt)
         // The handout goes into the guard log before the code leaves, on
         // the same channel: an outcome for it cannot overtake it.
-        if settings.recordsHandouts, let record = handouts.record(for: reply, now: reply.timestamp * 1000) {
+        if settings.recordsHandouts, let record = handouts.record(for: reply, now: now) {
             if settings.publisherConfirms {
                 confirms.published(sequence: nextSequence, deliveryTag: nil, kind: .reply)
                 nextSequence += 1

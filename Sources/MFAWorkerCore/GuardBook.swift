@@ -7,8 +7,9 @@ import MFAProtocol
 /// Every replica reads the same log into its own book; the verdicts depend
 /// only on the records (their order and the times they carry) and the
 /// accounts' `lockout_guard` settings, so every replica reaches the same
-/// ones. Pure: `now` comes in only to forget what no record can touch any
-/// more.
+/// ones, whether it read a record live or again after a restart. Pure, and
+/// with no clock of its own: what it forgets, it forgets by the latest time
+/// a record carried.
 public struct GuardBook: Sendable {
     public struct Pause: Sendable, Equatable {
         /// Unix ms.
@@ -29,7 +30,8 @@ public struct GuardBook: Sendable {
         case counted(failures: Int, paused: Pause?)
         /// This requester's outcome for this window was counted already.
         case repeated
-        /// Not from a requester handed this window, or too late: not counted.
+        /// Not from a requester handed this window (since the account's
+        /// last resume), or too late: not counted.
         case refused
     }
 
@@ -51,11 +53,17 @@ public struct GuardBook: Sendable {
     public static let defaultWithinSeconds: Int64 = 3600
 
     private var guards: [String: LockoutGuard?]
-    /// Handouts and counted outcomes, with their window's end (Unix s).
-    private var handed: [Key: Int64] = [:]
+    /// Handouts (their window's end in Unix s, and when, Unix ms), and
+    /// counted outcomes (their window's end).
+    private var handed: [Key: (end: Int64, at: Int64)] = [:]
     private var counted: [Key: Int64] = [:]
     private var failures: [String: [Int64]] = [:]
+    /// Pauses, ended ones too until the log's clock has left them behind.
     public private(set) var pauses: [String: Pause] = [:]
+    /// The last resume of each account (Unix ms): handouts before it count no more.
+    private var resumed: [String: Int64] = [:]
+    /// The latest time a record carried (Unix ms).
+    public private(set) var clock: Int64 = 0
     private var lastForget: Int64 = 0
 
     public init(accounts: [String: Account]) {
@@ -67,7 +75,10 @@ public struct GuardBook: Sendable {
         guards = accounts.mapValues(\.lockoutGuard)
     }
 
-    public var pauseTable: PauseTable { PauseTable(until: pauses.mapValues(\.until)) }
+    /// The pauses in force at `now`, for the deciders.
+    public func pauseTable(now: Int64) -> PauseTable {
+        PauseTable(until: pauses.filter { $0.value.until > now }.mapValues(\.until))
+    }
 
     /// Failures of `account` counted within its `within_s` before `now`.
     public func failureCount(of account: String, now: Int64) -> Int {
@@ -76,30 +87,36 @@ public struct GuardBook: Sendable {
     }
 
     /// Reads the next record of the log.
-    public mutating func apply(_ record: GuardRecord, now: Int64) -> Effect {
-        forget(now: now)
+    public mutating func apply(_ record: GuardRecord) -> Effect {
         switch record {
-        case .handout(let requester, let account, let start, let end):
-            handed[Key(requester: requester, account: account, windowStart: start)] = end
+        case .handout(let requester, let account, let start, let end, let at):
+            advance(to: at)
+            handed[Key(requester: requester, account: account, windowStart: start)] = (end, at)
             return .none
         case .outcome(let origin, let id, let requester, let account, let start, let succeeded, let at):
+            advance(to: at)
             let verdict = outcome(Key(requester: requester, account: account, windowStart: start), succeeded: succeeded, at: at)
             return .outcome(origin: origin, id: id, account: account, verdict: verdict)
-        case .resume(let origin, let id, let account, _):
+        case .resume(let origin, let id, let account, let at):
+            advance(to: at)
             let ended = pauses.removeValue(forKey: account)
             failures[account] = nil
-            return .resumed(origin: origin, id: id, account: account, ended: ended)
+            resumed[account] = max(resumed[account] ?? 0, at)
+            return .resumed(origin: origin, id: id, account: account, ended: ended.flatMap { $0.until > at ? $0 : nil })
         case .marker(let origin, let id):
             return .marker(origin: origin, id: id)
         }
     }
 
     private mutating func outcome(_ key: Key, succeeded: Bool, at: Int64) -> Verdict {
-        guard let end = handed[key], let settings = guards[key.account] else { return .refused }
+        guard let handout = handed[key], let settings = guards[key.account] else { return .refused }
+        // A window handed before the account's last resume counts no more:
+        // resume starts the account afresh.
+        if let resumedAt = resumed[key.account], handout.at <= resumedAt { return .refused }
         let within = Int64(settings?.withinSeconds ?? Int(Self.defaultWithinSeconds)) * 1000
-        guard at <= end * 1000 + within else { return .refused }
+        guard at <= handout.end * 1000 + within else { return .refused }
         guard counted[key] == nil else { return .repeated }
-        counted[key] = end
+        counted[key] = handout.end
         guard !succeeded, let settings else { return .counted(failures: 0, paused: nil) }
         var recent = failures[key.account, default: []].filter { $0 > at - within }
         recent.append(at)
@@ -113,22 +130,19 @@ public struct GuardBook: Sendable {
         return .counted(failures: recent.count, paused: pause)
     }
 
-    /// Pauses that ended by `now` (for the log line), forgotten.
-    public mutating func endedPauses(now: Int64) -> [(account: String, pause: Pause)] {
-        let ended = pauses.filter { $0.value.until <= now }
-        for account in ended.keys { pauses[account] = nil }
-        return ended.map { ($0.key, $0.value) }.sorted { $0.account < $1.account }
-    }
-
-    /// Forgets handouts and counts no outcome can reach any more: a few
-    /// times a minute, so that reading stays cheap.
-    private mutating func forget(now: Int64) {
-        guard now - lastForget >= 10_000 else { return }
-        lastForget = now
-        let longest = guards.values.compactMap { $0?.withinSeconds }.map(Int64.init).max() ?? 0
-        let horizon = now / 1000 - max(longest, Self.defaultWithinSeconds) - 60
-        handed = handed.filter { $0.value >= horizon }
+    /// Moves the log's clock on, and every so often forgets what no later
+    /// record can touch: by the log's time, so that every reader forgets
+    /// the same things at the same place in the log.
+    private mutating func advance(to at: Int64) {
+        guard at > clock else { return }
+        clock = at
+        guard clock - lastForget >= 10_000 else { return }
+        lastForget = clock
+        let longest = max(guards.values.compactMap { $0?.withinSeconds }.map(Int64.init).max() ?? 0, Self.defaultWithinSeconds)
+        let horizon = clock / 1000 - longest - 60
+        handed = handed.filter { $0.value.end >= horizon }
         counted = counted.filter { $0.value >= horizon }
+        pauses = pauses.filter { $0.value.until >= clock - 60_000 }
     }
 
     /// How far back a reader starts: far enough for every pause still in
@@ -150,8 +164,8 @@ public struct HandoutLedger: Sendable {
 
     public init() {}
 
-    /// The handout record for this reply if this thread has not written it
-    /// yet (success replies only).
+    /// The handout record for this reply, made at `now` (Unix ms), if this
+    /// thread has not written it yet (success replies only).
     public mutating func record(for reply: Reply, now: Int64) -> GuardRecord? {
         guard reply.outcome == .ok, let window = reply.window, let requester = reply.requester, let account = reply.account else { return nil }
         if now >= nextForget {
@@ -160,6 +174,6 @@ public struct HandoutLedger: Sendable {
         }
         let key = GuardBook.Key(requester: requester, account: account, windowStart: window.start)
         guard written.updateValue(window.end, forKey: key) == nil else { return nil }
-        return .handout(requester: requester, account: account, windowStart: window.start, windowEnd: window.end)
+        return .handout(requester: requester, account: account, windowStart: window.start, windowEnd: window.end, atMilliseconds: now)
     }
 }

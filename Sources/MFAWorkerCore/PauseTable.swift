@@ -3,12 +3,20 @@
 /// request; the guard reader replaces it whole when it changes.
 public struct PauseTable: Sendable, Equatable {
     public private(set) var until: [String: Int64]
+    /// False until the guard reader has read the log: nobody knows yet
+    /// which accounts are paused, so accounts with a guard are not served.
+    public private(set) var isKnown: Bool
 
-    public init(until: [String: Int64] = [:]) {
+    public init(until: [String: Int64] = [:], isKnown: Bool = true) {
         self.until = until
+        self.isKnown = isKnown
     }
 
-    public var isEmpty: Bool { until.isEmpty }
+    /// Before the guard log is read.
+    public static let unknown = PauseTable(isKnown: false)
+
+    /// Nothing to check: known, and no account paused.
+    public var isEmpty: Bool { isKnown && until.isEmpty }
 
     /// The ms left of `account`'s pause at `now`; nil when it is not paused.
     @inline(__always)

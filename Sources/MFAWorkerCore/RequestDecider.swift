@@ -59,7 +59,7 @@ public struct RequestDecider: Sendable {
         guard let replyTo = request.replyTo, !replyTo.isEmpty else {
             return .reject(requester: request.userID, correlationID: request.correlationID, reason: .noReplyTo, quiet: requesterWait != nil)
         }
-        guard !state.isOwnQueue(replyTo) else {
+        guard !state.isOwnQueue(replyTo), !ServiceState.isInternalQueue(replyTo) else {
             return .reject(requester: request.userID, correlationID: request.correlationID, reason: .ownQueue, quiet: requesterWait != nil)
         }
         guard request.replyToReachable, DirectReplyTo.classify(replyTo) != .malformed else {
@@ -131,6 +131,11 @@ public struct RequestDecider: Sendable {
         case .pool(_, let poolMembers): members = poolMembers
         }
         if !pauses.isEmpty {
+            // The guard log not read yet (a start, a long replay): accounts
+            // with a guard wait for it rather than risk a paused one.
+            if !pauses.isKnown, members.contains(where: { $0.lockoutGuard != nil }) {
+                return .reply(error(.unavailable, Messages.guardNotRead, context, retryAfter: 1000))
+            }
             let waits = members.compactMap { pauses.retryAfter($0.name, now: now) }
             if waits.count == members.count, let wait = waits.min() {
                 return .reply(error(.paused, Messages.paused, context, retryAfter: wait))
@@ -238,7 +243,8 @@ public struct RequestDecider: Sendable {
     mutating func decideOutcome(_ request: RequestMessage, now: Int64, requesterWait: Int64?) -> Decision {
         var answerable = false
         if let replyTo = request.replyTo, !replyTo.isEmpty, let correlationID = request.correlationID, !correlationID.isEmpty,
-            correlationID.count <= ProtocolConstants.maxCorrelationIDBytes, !state.isOwnQueue(replyTo), request.replyToReachable,
+            correlationID.count <= ProtocolConstants.maxCorrelationIDBytes, !state.isOwnQueue(replyTo), !ServiceState.isInternalQueue(replyTo),
+            request.replyToReachable,
             DirectReplyTo.classify(replyTo) != .malformed
         {
             answerable = true
@@ -427,6 +433,7 @@ public enum Messages {
     public static let turnsHeld = "this requester holds as many turns of this account as it may at once; ask again after retry_after_ms"
     public static let paused =
         "this account's lockout guard paused it after failed logins; ask again after retry_after_ms, or ask an operator to resume it"
+    public static let guardNotRead = "the worker is still reading its guard log (which accounts are paused); ask again after retry_after_ms"
     public static let outcomeForbidden = "this requester was not handed this account's code for this window, or may not report on it"
     public static let windowPassed = "the window given to this request ended before its reply could be sent; ask again"
     public static func minValidityAbove(_ bound: Int64) -> String {

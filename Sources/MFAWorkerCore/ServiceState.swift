@@ -43,6 +43,13 @@ public struct ServiceState: Sendable {
                     || name.utf8.dropFirst(requestQueue.utf8.count).elementsEqual(".guard".utf8)))
     }
 
+    /// Whether `name` looks like any deployment's internal queue (a guard
+    /// log, `*.guard`, or a turn queue, `*.turns.*`): replies never go
+    /// there, whoever's it is (two deployments may share a worker login).
+    static func isInternalQueue(_ name: String) -> Bool {
+        name.utf8.count > 6 && (name.hasSuffix(".guard") || name.contains(".turns."))
+    }
+
     /// The guard log: a stream every replica reads (``GuardBook``).
     public var guardQueue: String { requestQueue + ".guard" }
 

@@ -36,7 +36,9 @@ struct OutcomeCommand: AsyncParsableCommand {
     func validate() throws {
         guard ["success", "failure"].contains(outcome) else { throw ValidationError("the outcome is success or failure") }
         guard timeout > 0 && timeout <= 3600 else { throw ValidationError("--timeout must be more than 0 and at most 3600 seconds") }
-        if let reason, reason.count > 200 { throw ValidationError("--reason is at most 200 characters") }
+        if let reason, reason.unicodeScalars.count > 200 || reason.utf8.count > 800 {
+            throw ValidationError("--reason is at most 200 characters (and 800 bytes)")
+        }
     }
 
     func run() async throws {

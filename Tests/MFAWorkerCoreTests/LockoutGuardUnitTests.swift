@@ -19,8 +19,8 @@ struct LockoutGuardUnitTests {
         ]
     }
 
-    static func handout(_ requester: String, _ account: String = "sf-1", _ start: Int64 = window.start) -> GuardRecord {
-        .handout(requester: requester, account: account, windowStart: start, windowEnd: start + 30)
+    static func handout(_ requester: String, _ account: String = "sf-1", _ start: Int64 = window.start, at: Int64 = now - 1000) -> GuardRecord {
+        .handout(requester: requester, account: account, windowStart: start, windowEnd: start + 30, atMilliseconds: at)
     }
 
     static func outcome(
@@ -37,53 +37,53 @@ struct LockoutGuardUnitTests {
     @Test("An outcome counts only after a handout of that window to that requester, once; the third failure pauses for pause_s")
     func countsAndPauses() {
         var book = GuardBook(accounts: Self.accounts())
-        #expect(Self.verdict(book.apply(Self.outcome("bot-1"), now: Self.now)) == .refused, "no handout yet")
-        for bot in ["bot-1", "bot-2", "bot-3"] { _ = book.apply(Self.handout(bot), now: Self.now) }
-        #expect(Self.verdict(book.apply(Self.outcome("bot-1"), now: Self.now)) == .counted(failures: 1, paused: nil))
-        #expect(Self.verdict(book.apply(Self.outcome("bot-1"), now: Self.now)) == .repeated, "once per requester, account and window")
-        #expect(Self.verdict(book.apply(Self.outcome("bot-2", "sf-2"), now: Self.now)) == .refused, "handed another account")
-        #expect(Self.verdict(book.apply(Self.outcome("bot-2", failed: false), now: Self.now)) == .counted(failures: 0, paused: nil))
-        #expect(Self.verdict(book.apply(Self.outcome("bot-3"), now: Self.now + 10)) == .counted(failures: 2, paused: nil), "a success erases nothing")
-        _ = book.apply(Self.handout("bot-4"), now: Self.now)
+        #expect(Self.verdict(book.apply(Self.outcome("bot-1"))) == .refused, "no handout yet")
+        for bot in ["bot-1", "bot-2", "bot-3"] { _ = book.apply(Self.handout(bot)) }
+        #expect(Self.verdict(book.apply(Self.outcome("bot-1"))) == .counted(failures: 1, paused: nil))
+        #expect(Self.verdict(book.apply(Self.outcome("bot-1"))) == .repeated, "once per requester, account and window")
+        #expect(Self.verdict(book.apply(Self.outcome("bot-2", "sf-2"))) == .refused, "handed another account")
+        #expect(Self.verdict(book.apply(Self.outcome("bot-2", failed: false))) == .counted(failures: 0, paused: nil))
+        #expect(Self.verdict(book.apply(Self.outcome("bot-3"))) == .counted(failures: 2, paused: nil), "a success erases nothing")
+        _ = book.apply(Self.handout("bot-4"))
         let pause = GuardBook.Pause(from: Self.now + 20, until: Self.now + 20 + 3_600_000)
-        #expect(Self.verdict(book.apply(Self.outcome("bot-4", at: Self.now + 20), now: Self.now)) == .counted(failures: 3, paused: pause))
-        #expect(book.pauseTable.retryAfter("sf-1", now: Self.now + 20) == 3_600_000)
-        #expect(book.pauseTable.retryAfter("sf-2", now: Self.now) == nil)
-        #expect(book.endedPauses(now: pause.until - 1).isEmpty)
-        #expect(book.endedPauses(now: pause.until).map(\.account) == ["sf-1"])
+        #expect(Self.verdict(book.apply(Self.outcome("bot-4", at: Self.now + 20))) == .counted(failures: 3, paused: pause))
+        #expect(book.pauseTable(now: Self.now + 20).retryAfter("sf-1", now: Self.now + 20) == 3_600_000)
+        #expect(book.pauseTable(now: Self.now).retryAfter("sf-2", now: Self.now) == nil)
+        #expect(book.pauseTable(now: pause.until - 1).until.keys.sorted() == ["sf-1"])
+        #expect(book.pauseTable(now: pause.until).isEmpty, "over at its end")
     }
 
     @Test("Failures older than within_s do not count; outcomes after within_s past their window are refused")
     func withinWindow() {
         var book = GuardBook(accounts: Self.accounts(LockoutGuard(maxFailures: 2, withinSeconds: 60, pauseSeconds: 600)))
-        for bot in ["a", "b", "c"] { _ = book.apply(Self.handout(bot), now: Self.now) }
-        #expect(Self.verdict(book.apply(Self.outcome("a"), now: Self.now)) == .counted(failures: 1, paused: nil))
+        for bot in ["a", "b", "c"] { _ = book.apply(Self.handout(bot)) }
+        #expect(Self.verdict(book.apply(Self.outcome("a"))) == .counted(failures: 1, paused: nil))
         // 61 s later the first failure is out of within_s: still one.
         let later = Self.now + 61_000
-        #expect(Self.verdict(book.apply(Self.outcome("b", at: later), now: later)) == .counted(failures: 1, paused: nil))
+        #expect(Self.verdict(book.apply(Self.outcome("b", at: later))) == .counted(failures: 1, paused: nil))
         // The window ended at start + 30 s; within_s after that, too late.
         let late = (Self.window.end + 61) * 1000
-        #expect(Self.verdict(book.apply(Self.outcome("c", at: late), now: late)) == .refused)
+        #expect(Self.verdict(book.apply(Self.outcome("c", at: late))) == .refused)
     }
 
     @Test("resume ends the pause and clears the failures; with the guard off outcomes count but never pause")
     func resumeAndOff() {
         var book = GuardBook(accounts: Self.accounts(LockoutGuard(maxFailures: 1)))
-        _ = book.apply(Self.handout("a"), now: Self.now)
-        guard case .counted(1, let pause?) = Self.verdict(book.apply(Self.outcome("a"), now: Self.now)) else {
+        _ = book.apply(Self.handout("a"))
+        guard case .counted(1, let pause?) = Self.verdict(book.apply(Self.outcome("a"))) else {
             Issue.record("one failure pauses with max_failures 1")
             return
         }
         #expect(book.failureCount(of: "sf-1", now: Self.now) == 1)
-        let resumed = book.apply(.resume(origin: "r", id: 9, account: "sf-1", atMilliseconds: Self.now + 5), now: Self.now)
+        let resumed = book.apply(.resume(origin: "r", id: 9, account: "sf-1", atMilliseconds: Self.now + 5))
         #expect(resumed == .resumed(origin: "r", id: 9, account: "sf-1", ended: pause))
-        #expect(book.pauseTable.isEmpty)
+        #expect(book.pauseTable(now: Self.now).isEmpty)
         #expect(book.failureCount(of: "sf-1", now: Self.now) == 0)
 
         var off = GuardBook(accounts: Self.accounts(nil))
-        _ = off.apply(Self.handout("a"), now: Self.now)
-        #expect(Self.verdict(off.apply(Self.outcome("a"), now: Self.now)) == .counted(failures: 0, paused: nil))
-        #expect(off.pauseTable.isEmpty)
+        _ = off.apply(Self.handout("a"))
+        #expect(Self.verdict(off.apply(Self.outcome("a"))) == .counted(failures: 0, paused: nil))
+        #expect(off.pauseTable(now: Self.now).isEmpty)
     }
 
     @Test("Guard records read back; anything else, extra fields included, is not a record")
@@ -204,7 +204,7 @@ struct LockoutGuardUnitTests {
         var machine = ConsumerMachine(settings: .init(recordsHandouts: true), state: ConsumerMachineTests.state())
         let first = machine.handle(
             .delivery(ConsumerMachineTests.delivery(1), poison: false, requesterWait: nil, now: Self.now, uptime: 0))
-        guard first.count == 2, case .publishGuardRecord(.handout("bot-1", "acct", Self.window.start, Self.window.end)) = first[0],
+        guard first.count == 2, case .publishGuardRecord(.handout("bot-1", "acct", Self.window.start, Self.window.end, Self.now)) = first[0],
             case .publishReply = first[1]
         else {
             Issue.record("expected the handout, then the reply: \(first)")
@@ -218,5 +218,72 @@ struct LockoutGuardUnitTests {
         #expect(ConsumerMachineTests.acks(machine.handle(.idle)) == ["ack up to 1"])
         #expect(ConsumerMachineTests.acks(machine.handle(.publisherAck(sequence: 3, multiple: false))) == [])
         #expect(ConsumerMachineTests.acks(machine.handle(.idle)) == ["ack up to 2"])
+    }
+
+    @Test("The book is a function of the log: read again after a pause ended, it reaches the same verdicts as it did live")
+    func replayAgrees() {
+        // A pause, a failure during it (from a window handed before it), then
+        // the pause ends; read live and read again later, the same verdicts.
+        let lockout = LockoutGuard(maxFailures: 2, withinSeconds: 3600, pauseSeconds: 60)
+        let records: [GuardRecord] = [
+            Self.handout("a"), Self.handout("b"), Self.handout("c"),
+            Self.outcome("a", at: Self.now, id: 1), Self.outcome("b", at: Self.now + 1000, id: 2),  // pauses until now + 61 s
+            Self.outcome("c", at: Self.now + 30_000, id: 3),  // during the pause: counted, no new pause
+            Self.handout("d", at: Self.now + 70_000), Self.outcome("d", at: Self.now + 70_500, id: 4),  // after it: three within the hour
+        ]
+        func verdicts() -> [GuardBook.Verdict?] {
+            var book = GuardBook(accounts: Self.accounts(lockout))
+            return records.map { Self.verdict(book.apply($0)) }.filter { $0 != nil }
+        }
+        let live = verdicts()
+        #expect(live[1] == .counted(failures: 2, paused: GuardBook.Pause(from: Self.now + 1000, until: Self.now + 61_000)))
+        #expect(live[2] == .counted(failures: 3, paused: nil))
+        #expect(live[3] == .counted(failures: 4, paused: GuardBook.Pause(from: Self.now + 70_500, until: Self.now + 130_500)))
+        #expect(verdicts() == live, "no wall clock in the book: the same log, the same verdicts")
+    }
+
+    @Test("resume starts afresh: windows handed before it count no more, windows handed after it do")
+    func resumeForgetsStockpiles() {
+        var book = GuardBook(accounts: Self.accounts(LockoutGuard(maxFailures: 1)))
+        _ = book.apply(Self.handout("a", at: Self.now - 5000))
+        _ = book.apply(Self.handout("b", at: Self.now - 4000))
+        _ = book.apply(.resume(origin: "r", id: 1, account: "sf-1", atMilliseconds: Self.now - 3000))
+        #expect(Self.verdict(book.apply(Self.outcome("a"))) == .refused, "a window stockpiled before the resume")
+        _ = book.apply(Self.handout("c", at: Self.now - 2000))
+        #expect(Self.verdict(book.apply(Self.outcome("c", id: 2))) != .refused, "handed after the resume")
+    }
+
+    @Test("Before the guard log is read, accounts with a guard answer unavailable; accounts without one are served")
+    func unknownPauses() {
+        let state = ServiceState(
+            accounts: [
+                "guarded": Account(name: "guarded", generator: TOTPGenerator(key: Self.key)),
+                "open": Account(name: "open", generator: TOTPGenerator(key: Self.key), lockoutGuard: nil),
+            ],
+            allow: Allowlist(["bot-1": ["guarded", "open"]]), reply: ReplySettings(maxTTLMilliseconds: 20_000, defaultMinValidityMilliseconds: 0))
+        var decider = RequestDecider(state: state)
+        decider.pauses = .unknown
+        func ask(_ account: String) -> Reply? {
+            let message = RequestMessage(body: Array(#"{"account":"\#(account)"}"#.utf8), replyTo: "amq.gen-r", correlationID: Array("c".utf8), userID: "bot-1")
+            guard case .reply(let reply) = decider.decide(message, now: Self.now) else { return nil }
+            return reply
+        }
+        #expect(ask("guarded")?.outcome == .unavailable)
+        #expect(ask("open")?.outcome == .ok)
+        decider.pauses = PauseTable()
+        #expect(ask("guarded")?.outcome == .ok)
+    }
+
+    @Test("No answer goes to any deployment's guard log or turn queue")
+    func internalReplyTo() {
+        var decider = RequestDecider(state: Self.state)
+        for name in ["other-deployment.guard", "mfa-code-request-b.turns.0123", Self.state.requestQueue + ".guard"] {
+            let message = RequestMessage(body: Array(#"{"account":"sf-1"}"#.utf8), replyTo: name, correlationID: Array("c".utf8), userID: "bot-1")
+            guard case .reject(_, _, let reason, _) = decider.decide(message, now: Self.now) else {
+                Issue.record("\(name) is answered")
+                continue
+            }
+            #expect(reason == .ownQueue)
+        }
     }
 }
