@@ -113,8 +113,10 @@ public enum GuardRecord: Sendable, Equatable {
         guard valid else { return nil }
         switch type {
         case handoutType:
-            guard origin == nil, id == nil, outcome == nil, let requester, let account, let start, let end, let at, start < end else { return nil }
-            return .handout(requester: requester, account: account, windowStart: Int64(start), windowEnd: Int64(end), atMilliseconds: Int64(at))
+            // Without at_ms: a handout of the guard log's first version (its
+            // time unknown, so older than any resume).
+            guard origin == nil, id == nil, outcome == nil, let requester, let account, let start, let end, start < end else { return nil }
+            return .handout(requester: requester, account: account, windowStart: Int64(start), windowEnd: Int64(end), atMilliseconds: Int64(at ?? 0))
         case outcomeType:
             guard end == nil, let origin, let id, let requester, let account, let start, let outcome, let at else { return nil }
             return .outcome(
