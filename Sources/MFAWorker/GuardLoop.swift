@@ -37,6 +37,8 @@ final class GuardLoop: ConnectionSession {
     private var marker: UInt64 = 0
     private var caughtUp = false
     private var everCaughtUp = false
+    /// The reader has consumed the log at least once (however far it got).
+    private var everConnected = false
     private var servingWithout = false
     private let started = SystemTime.unixMilliseconds()
     private var published = PauseTable.unknown
@@ -75,6 +77,14 @@ final class GuardLoop: ConnectionSession {
         unacknowledged = (0, 0)
         let back = GuardBook.replaySeconds(for: state.accounts)
         try connection.consume(queue: runtime.guardQueue, arguments: [("x-stream-offset", .string("\(back)s"))])
+        everConnected = true
+        if servingWithout {
+            // The log is reachable after all: nothing is served unchecked
+            // from here until it is read.
+            servingWithout = false
+            shared.setPauses(.unknown)
+            logger.notice("reading the guard log", metadata: ["reason": "it is reachable again; accounts with a guard wait until it is read"])
+        }
         marker = UInt64.random(in: 1...UInt64(Int64.max))
         _ = try connection.publish(GuardRecord.marker(origin: shared.guardOrigin, id: marker), to: runtime.guardQueue, as: runtime.login)
     }
@@ -133,12 +143,15 @@ final class GuardLoop: ConnectionSession {
 
     func shutDown(_ connection: AMQPConnection) throws(AMQPError) {}
 
-    /// A reader that has never reached the log cannot hold the service up
-    /// for ever: past the start-up wait, accounts with a guard are served
-    /// without it, and the log says so. A reader that is reading (however
-    /// slowly) keeps them waiting instead.
+    /// A reader that has never reached the log (no connection, no
+    /// permission) cannot hold the service up for ever: past the start-up
+    /// wait, accounts with a guard are served without it, and the log says
+    /// so. A reader that has reached it, however slowly it reads or often
+    /// it reconnects, keeps them waiting instead.
     func connectionLost() {
-        guard !everCaughtUp, !servingWithout, SystemTime.unixMilliseconds() - started >= Self.startupWaitMilliseconds else { return }
+        guard !everConnected, !everCaughtUp, !servingWithout, SystemTime.unixMilliseconds() - started >= Self.startupWaitMilliseconds else {
+            return
+        }
         servingWithout = true
         shared.setPauses(PauseTable())
         logger.error(

@@ -83,7 +83,7 @@ public enum RejectReason: String, Sendable {
     case noReplyTo = "no usable reply_to"
     /// `reply_to` names the worker's own request queue or a turn queue: an
     /// answer there would be read back by the worker.
-    case ownQueue = "reply_to names one of the worker's own queues"
+    case ownQueue = "reply_to names one of the worker's own queues, or a guard log or turn queue"
     /// A direct reply-to name the broker did not write, or on a node that
     /// does not run (``DirectReplyTo``): publishing to it would cost the
     /// worker its connection.

@@ -69,7 +69,7 @@ struct RobotAttackTests {
         let requester = try Requester(requestQueue: worker.queue)
         try requester.send(body: #"{"account":"sf-eu"}"#, correlationID: Array("reflect-request".utf8), replyTo: .some(worker.queue))
         try requester.send(body: #"{"account":"sf-eu"}"#, correlationID: Array("reflect-turns".utf8), replyTo: .some(worker.turnQueue("sf-eu")))
-        #expect(worker.waitForLog("reply_to names one of the worker's own queues", count: 2), "\(worker.log)")
+        #expect(worker.waitForLog("reply_to names one of the worker's own queues, or a guard log or turn queue", count: 2), "\(worker.log)")
         #expect(!worker.log.contains("requester=mfa-worker"), "a reply came back to the worker as a request")
         #expect(!worker.log.contains("dropped unread"), "a reply landed in the turn queue")
         #expect(try requester.ask(account: "sf-eu")?.status == "ok")
