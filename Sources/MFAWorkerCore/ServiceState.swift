@@ -50,9 +50,6 @@ public struct ServiceState: Sendable {
         name.utf8.count > 6 && (name.hasSuffix(".guard") || name.contains(".turns."))
     }
 
-    /// The guard log: a stream every replica reads (``GuardBook``).
-    public var guardQueue: String { requestQueue + ".guard" }
-
     /// Whether `requester` may report outcomes of `account`: it may have
     /// the account by name, or a pool it is a member of.
     func mayReport(on account: String, requester: String) -> Bool {
