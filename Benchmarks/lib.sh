@@ -38,7 +38,7 @@ bench_cleanup() {
 # FOLDER PORT QUEUE [REPLY]: a worker's configuration in FOLDER/worker.yaml,
 # its password and the demo key beside it (modes the worker accepts), on
 # the broker at 127.0.0.1:PORT, serving the demo account to the demo robots;
-# REPLY is its `reply:` setting.
+# REPLY is its `reply:` setting. MFA_BENCH_METRICS: its `metrics.listen` (default off).
 bench_worker_config() {
     local folder=$1 port=$2 queue=$3 reply=${4:-"{default_min_validity_ms: 0}"}
     mkdir -p "$folder/secrets"
@@ -65,7 +65,7 @@ allow:
 reply: $reply
 workers: 2
 log: {level: ${MFA_BENCH_LOG_LEVEL:-info}}
-metrics: {listen: off}
+metrics: {listen: ${MFA_BENCH_METRICS:-off}}
 YAML
 }
 

@@ -7,6 +7,7 @@
 #   scripts/broker.sh status    says whether it answers (exit 0 when it does)
 #   scripts/broker.sh restart   stop, then start
 #   scripts/broker.sh ctl ARGS  rabbitmqctl against it
+#   scripts/broker.sh pid       the node's operating-system process id (for /proc)
 #
 # Settings (environment): MFA_BROKER_NAME (node short name, default mfa),
 # MFA_BROKER_PORT (AMQP port, default 5672), MFA_BROKER_DIST_PORT (default
@@ -93,5 +94,6 @@ case "${1:-}" in
     status) if answers; then echo "broker: $node answers on 127.0.0.1:$port"; else echo "broker: $node does not answer"; exit 1; fi ;;
     restart) stop; start ;;
     ctl) shift; ctl "$@" ;;
+    pid) answers && echo "$(cat "$RABBITMQ_PID_FILE")" || { echo "broker: $node does not answer" >&2; exit 1; } ;;
     *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

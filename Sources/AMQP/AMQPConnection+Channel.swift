@@ -10,6 +10,7 @@ public struct QueueDeclareOK: Sendable, Equatable {
 extension AMQPConnection {
     /// `basic.qos`: at most `prefetchCount` unacknowledged deliveries.
     public func setPrefetch(_ prefetchCount: Int) throws(AMQPError) {
+        try flush()
         amqp_basic_qos(state, Self.channel, 0, UInt16(clamping: prefetchCount), 0)
         try check(amqp_get_rpc_reply(state), "basic.qos")
     }
@@ -27,6 +28,7 @@ extension AMQPConnection {
         autoDelete: Bool = false,
         arguments: [(String, FieldValue)] = []
     ) throws(AMQPError) -> QueueDeclareOK {
+        try flush()
         defer { arena.reset() }
         let ok = amqp_queue_declare(
             state, Self.channel, arena.bytes(name),
@@ -42,6 +44,7 @@ extension AMQPConnection {
     /// `queue.delete`; returns the number of messages deleted with it.
     @discardableResult
     public func deleteQueue(_ name: String, ifUnused: Bool = false, ifEmpty: Bool = false) throws(AMQPError) -> UInt32 {
+        try flush()
         defer { arena.reset() }
         let ok = amqp_queue_delete(state, Self.channel, arena.bytes(name), ifUnused ? 1 : 0, ifEmpty ? 1 : 0)
         try check(amqp_get_rpc_reply(state), "queue.delete")
@@ -51,6 +54,7 @@ extension AMQPConnection {
     /// `queue.purge`; returns the number of messages purged.
     @discardableResult
     public func purgeQueue(_ name: String) throws(AMQPError) -> UInt32 {
+        try flush()
         defer { arena.reset() }
         let ok = amqp_queue_purge(state, Self.channel, arena.bytes(name))
         try check(amqp_get_rpc_reply(state), "queue.purge")
@@ -59,6 +63,7 @@ extension AMQPConnection {
 
     /// `exchange.declare`.
     public func declareExchange(_ name: String, type: String, durable: Bool = false, autoDelete: Bool = false) throws(AMQPError) {
+        try flush()
         defer { arena.reset() }
         amqp_exchange_declare(
             state, Self.channel, arena.bytes(name), arena.bytes(type), 0, durable ? 1 : 0, autoDelete ? 1 : 0, 0, amqp_table_t(num_entries: 0, entries: nil))
@@ -67,6 +72,7 @@ extension AMQPConnection {
 
     /// `exchange.delete`.
     public func deleteExchange(_ name: String) throws(AMQPError) {
+        try flush()
         defer { arena.reset() }
         amqp_exchange_delete(state, Self.channel, arena.bytes(name), 0)
         try check(amqp_get_rpc_reply(state), "exchange.delete")
@@ -74,6 +80,7 @@ extension AMQPConnection {
 
     /// `queue.bind`.
     public func bindQueue(_ queue: String, exchange: String, routingKey: String) throws(AMQPError) {
+        try flush()
         defer { arena.reset() }
         amqp_queue_bind(state, Self.channel, arena.bytes(queue), arena.bytes(exchange), arena.bytes(routingKey), amqp_table_t(num_entries: 0, entries: nil))
         try check(amqp_get_rpc_reply(state), "queue.bind")
@@ -86,6 +93,7 @@ extension AMQPConnection {
     public func consume(
         queue: String, consumerTag: String = "", noAck: Bool = false, exclusive: Bool = false, arguments: [(String, FieldValue)] = []
     ) throws(AMQPError) -> String {
+        try flush()
         defer { arena.reset() }
         let ok = amqp_basic_consume(
             state, Self.channel, arena.bytes(queue), arena.bytes(consumerTag), 0, noAck ? 1 : 0, exclusive ? 1 : 0, arena.table(arguments))
@@ -97,6 +105,7 @@ extension AMQPConnection {
     /// `basic.cancel`: no new deliveries for `consumerTag`. Deliveries
     /// already sent may still arrive.
     public func cancel(consumerTag: String) throws(AMQPError) {
+        try flush()
         defer { arena.reset() }
         amqp_basic_cancel(state, Self.channel, arena.bytes(consumerTag))
         try check(amqp_get_rpc_reply(state), "basic.cancel")
@@ -106,6 +115,7 @@ extension AMQPConnection {
     /// ``publish(exchange:routingKey:mandatory:properties:body:)`` returns
     /// the sequence number that the acknowledgement will carry.
     public func enablePublisherConfirms() throws(AMQPError) {
+        try flush()
         amqp_confirm_select(state, Self.channel)
         try check(amqp_get_rpc_reply(state), "confirm.select")
         nextPublishSequence = 1
@@ -126,16 +136,23 @@ extension AMQPConnection {
         properties: MessageProperties,
         body: [UInt8]
     ) throws(AMQPError) -> UInt64 {
-        defer { arena.reset() }
-        var raw = rawProperties(properties)
-        let status = body.withUnsafeBytes { buffer in
-            amqp_basic_publish(
-                state, Self.channel, arena.bytes(exchange), arena.bytes(routingKey),
-                mandatory ? 1 : 0, 0, &raw,
-                amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
-            )
+        if writesOwnFrames {
+            try outbound.appendPublish(
+                channel: UInt16(Self.channel), exchange: exchange, routingKey: routingKey, mandatory: mandatory, properties: properties, body: body,
+                frameMax: frameMax)
+            try flushUnlessCoalescing()
+        } else {
+            defer { arena.reset() }
+            var raw = rawProperties(properties)
+            let status = body.withUnsafeBytes { buffer in
+                amqp_basic_publish(
+                    state, Self.channel, arena.bytes(exchange), arena.bytes(routingKey),
+                    mandatory ? 1 : 0, 0, &raw,
+                    amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+                )
+            }
+            guard status == AMQP_STATUS_OK.rawValue else { throw lost(status, "basic.publish") }
         }
-        guard status == AMQP_STATUS_OK.rawValue else { throw lost(status, "basic.publish") }
         guard nextPublishSequence > 0 else { return 0 }
         defer { nextPublishSequence += 1 }
         return nextPublishSequence
@@ -143,6 +160,10 @@ extension AMQPConnection {
 
     /// `basic.ack` of a delivery (and every earlier one when `multiple`).
     public func ack(deliveryTag: UInt64, multiple: Bool = false) throws(AMQPError) {
+        if writesOwnFrames {
+            outbound.appendAck(channel: UInt16(Self.channel), deliveryTag: deliveryTag, multiple: multiple)
+            return try flushUnlessCoalescing()
+        }
         let status = amqp_basic_ack(state, Self.channel, deliveryTag, multiple ? 1 : 0)
         guard status == AMQP_STATUS_OK.rawValue else { throw lost(status, "basic.ack") }
     }
@@ -150,12 +171,20 @@ extension AMQPConnection {
     /// `basic.reject`: without `requeue`, the broker drops the message or
     /// dead-letters it where the queue has a dead-letter exchange.
     public func reject(deliveryTag: UInt64, requeue: Bool) throws(AMQPError) {
+        if writesOwnFrames {
+            outbound.appendReject(channel: UInt16(Self.channel), deliveryTag: deliveryTag, requeue: requeue)
+            return try flushUnlessCoalescing()
+        }
         let status = amqp_basic_reject(state, Self.channel, deliveryTag, requeue ? 1 : 0)
         guard status == AMQP_STATUS_OK.rawValue else { throw lost(status, "basic.reject") }
     }
 
     /// `basic.nack`, for giving back several deliveries at once.
     public func nack(deliveryTag: UInt64, multiple: Bool, requeue: Bool) throws(AMQPError) {
+        if writesOwnFrames {
+            outbound.appendNack(channel: UInt16(Self.channel), deliveryTag: deliveryTag, multiple: multiple, requeue: requeue)
+            return try flushUnlessCoalescing()
+        }
         let status = amqp_basic_nack(state, Self.channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
         guard status == AMQP_STATUS_OK.rawValue else { throw lost(status, "basic.nack") }
     }

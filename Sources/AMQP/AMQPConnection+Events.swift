@@ -13,6 +13,12 @@ extension AMQPConnection {
     /// (close-ok is sent). A connection close from the broker, a missed
     /// heartbeat or a dropped socket throws.
     public func nextEvent(timeoutMilliseconds: Int) throws(AMQPError) -> AMQPEvent {
+        // Coalesced frames leave before a read that waits for the broker;
+        // while more input is buffered, the read does not wait.
+        var timeoutMilliseconds = timeoutMilliseconds
+        if !outbound.isEmpty {
+            if hasBufferedInput { timeoutMilliseconds = 0 } else { try flush() }
+        }
         // Recycle the memory of the previous frames (librabbitmq keeps it
         // otherwise, and a long run grows without bound).
         amqp_maybe_release_buffers(state)
@@ -51,6 +57,8 @@ extension AMQPConnection {
     /// connection and a wake-up descriptor (an eventfd) from one thread.
     public func waitForInput(orReadable otherDescriptor: Int32, timeoutMilliseconds: Int) -> Bool {
         if hasBufferedInput { return false }
+        // Coalesced frames leave first; a failed write shows in the next read.
+        try? flush()
         var descriptors = [
             pollfd(fd: fileDescriptor, events: Int16(POLLIN), revents: 0),
             pollfd(fd: otherDescriptor, events: Int16(POLLIN), revents: 0),

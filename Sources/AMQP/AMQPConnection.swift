@@ -25,6 +25,22 @@ public final class AMQPConnection {
     /// With publisher confirms on: the sequence number the next publish gets.
     var nextPublishSequence: UInt64 = 0
     private var socket: OpaquePointer?
+    /// Over plain TCP the wrapper encodes publishes, acks, nacks and
+    /// rejects itself (``OutboundFrames``) and writes each in one `send`;
+    /// over TLS librabbitmq writes them (its socket encrypts).
+    let writesOwnFrames: Bool
+    /// Frames encoded and not yet written.
+    var outbound = OutboundFrames()
+
+    /// When true (plain TCP only), publishes, acks, nacks and rejects wait
+    /// in a buffer and leave together, in one write: when the next read
+    /// would wait for the broker (``nextEvent(timeoutMilliseconds:)`` with
+    /// nothing buffered), before any other method, at ``close()``, at
+    /// ``flush()``, or once 64 KiB wait. Their order on the wire is the
+    /// order of the calls. For a consumer that answers a batch of
+    /// deliveries: one write per batch rather than one per frame.
+    public var coalescesWrites = false
+    static let coalescingLimit = 65_536
 
     /// Connects, logs in (advertising `consumer_cancel_notify`,
     /// `publisher_confirms` and `authentication_failure_close`) and opens
@@ -35,6 +51,7 @@ public final class AMQPConnection {
             throw .library(operation: "amqp_new_connection", reason: "out of memory")
         }
         self.state = state
+        writesOwnFrames = settings.tls == nil
         try open()
     }
 
@@ -149,6 +166,9 @@ public final class AMQPConnection {
     /// the socket goes either way.
     public func close() {
         guard isOpen else { return }
+        // What waits is sent first; a failure shows in what follows.
+        try? flush()
+        guard isOpen else { return }
         if isChannelOpen {
             _ = amqp_channel_close(state, Self.channel, Int32(AMQP_REPLY_SUCCESS))
             isChannelOpen = false
@@ -160,6 +180,8 @@ public final class AMQPConnection {
     /// Opens the channel again after the broker closed it. Publisher
     /// confirms must be selected again on the new channel.
     public func reopenChannel() throws(AMQPError) {
+        // Frames of the closed channel would be taken for the new one's.
+        outbound.removeAll()
         amqp_channel_open(state, Self.channel)
         try check(amqp_get_rpc_reply(state), "channel.open")
         isChannelOpen = true
@@ -173,6 +195,55 @@ public final class AMQPConnection {
     /// library, so that polling the socket would wait for nothing.
     public var hasBufferedInput: Bool {
         amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0
+    }
+
+    // MARK: - Frames the wrapper writes
+
+    /// Writes the frames that wait (``coalescesWrites``), in one `send`
+    /// where the socket takes them at once.
+    public func flush() throws(AMQPError) {
+        guard !outbound.isEmpty else { return }
+        let descriptor = amqp_get_sockfd(state)
+        let error = outbound.bytes.withUnsafeBytes { Self.sendAll($0, to: descriptor) }
+        outbound.removeAll()
+        guard error == 0 else {
+            isOpen = false
+            isChannelOpen = false
+            if error == EPIPE || error == ECONNRESET { throw .connectionLost(reason: "the broker closed the socket") }
+            throw .connectionLost(reason: "sending frames: \(String(cString: strerror(error)))")
+        }
+    }
+
+    /// Writes after an append: at once, unless the connection coalesces
+    /// and the buffer is not full yet.
+    func flushUnlessCoalescing() throws(AMQPError) {
+        if !coalescesWrites || outbound.count >= Self.coalescingLimit { try flush() }
+    }
+
+    /// Sends every byte, waiting while the socket is full (as librabbitmq
+    /// does: a broker that stops reading, as under a resource alarm, holds
+    /// the writer). Returns 0, or the `errno` that ended it.
+    private static func sendAll(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32) -> Int32 {
+        guard let base = buffer.baseAddress else { return 0 }
+        var offset = 0
+        while offset < buffer.count {
+            let sent = send(descriptor, base + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+            if sent > 0 {
+                offset += sent
+                continue
+            }
+            let error = sent < 0 ? errno : EPIPE
+            switch error {
+            case EINTR:
+                continue
+            case EAGAIN, EWOULDBLOCK:
+                var waiting = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+                _ = poll(&waiting, 1, -1)
+            default:
+                return error
+            }
+        }
+        return 0
     }
 
     // MARK: - Replies and errors
@@ -208,6 +279,7 @@ public final class AMQPConnection {
     func lost(_ status: Int32, _ operation: String) -> AMQPError {
         isOpen = false
         isChannelOpen = false
+        outbound.removeAll()
         if status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue {
             return .connectionLost(reason: "no heartbeat from the broker")
         }
@@ -218,12 +290,15 @@ public final class AMQPConnection {
     }
 
     func sendChannelCloseOK() {
+        // The broker ignores what else comes on a closing channel.
+        outbound.removeAll()
         var ok = amqp_channel_close_ok_t(dummy: 0)
         _ = amqp_send_method(state, Self.channel, mfa_method_channel_close_ok, &ok)
         isChannelOpen = false
     }
 
     func sendConnectionCloseOK() {
+        outbound.removeAll()
         var ok = amqp_connection_close_ok_t(dummy: 0)
         _ = amqp_send_method(state, 0, mfa_method_connection_close_ok, &ok)
         isOpen = false

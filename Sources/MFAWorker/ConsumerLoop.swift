@@ -60,6 +60,9 @@ final class ConsumerLoop: ConnectionSession, MachineLoop {
     var unansweredOnStop: String { "\(machine.heldCount) held requests cannot be answered" }
 
     private func startConsuming(_ connection: AMQPConnection) throws(AMQPError) {
+        // The replies and acks of a batch of deliveries leave in one write,
+        // when the next read would wait (the machine's order kept).
+        connection.coalescesWrites = true
         try connection.setPrefetch(runtime.prefetch)
         try runtime.declareRequestQueue(on: connection)
         if runtime.publisherConfirms {

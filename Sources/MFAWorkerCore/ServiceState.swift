@@ -47,7 +47,17 @@ public struct ServiceState: Sendable {
     /// log, `*.guard`, or a turn queue, `*.turns.*`): replies never go
     /// there, whoever's it is (two deployments may share a worker login).
     static func isInternalQueue(_ name: String) -> Bool {
-        name.utf8.count > 6 && (name.hasSuffix(".guard") || name.contains(".turns."))
+        // Bytes, not Foundation's `contains` (a locale-aware search per request).
+        let bytes = name.utf8
+        guard bytes.count > 6 else { return false }
+        if bytes.reversed().starts(with: ".guard".utf8.reversed()) { return true }
+        let turns = ".turns.".utf8
+        var rest = bytes[...]
+        while let dot = rest.firstIndex(of: UInt8(ascii: ".")) {
+            if rest[dot...].starts(with: turns) { return true }
+            rest = rest[bytes.index(after: dot)...]
+        }
+        return false
     }
 
     /// Whether `requester` may report outcomes of `account`: it may have

@@ -36,7 +36,7 @@ struct AMQPBrokerTests {
         #expect(queue.hasPrefix("amq.gen-"))
         try connection.consume(queue: queue, noAck: true)
         let properties = MessageProperties(
-            contentType: "application/json", deliveryMode: .transient, correlationID: [0, 1, 2, 0xFF],
+            contentType: "application/json", contentEncoding: "identity", deliveryMode: .transient, priority: 3, correlationID: [0, 1, 2, 0xFF],
             replyTo: queue, expiration: "60000", messageID: "m-1", timestamp: 1_764_372_600,
             type: "mfa-code-request", userID: "rpa-bot-eu-1", appID: "tests"
         )
@@ -49,6 +49,87 @@ struct AMQPBrokerTests {
         #expect(delivery.properties == properties)
         #expect(delivery.routingKey == queue)
         #expect(!delivery.redelivered)
+    }
+
+    @Test("A body larger than a frame arrives whole, and an empty one empty")
+    func bodyAcrossFrames() throws {
+        let connection = try Self.connect()
+        defer { connection.close() }
+        let queue = try connection.declareQueue("", exclusive: true, autoDelete: true).queue
+        try connection.consume(queue: queue, noAck: true)
+        let large = (0..<(connection.frameMax * 2 + 17)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try connection.publish(routingKey: queue, properties: MessageProperties(type: "large"), body: large)
+        try connection.publish(routingKey: queue, properties: MessageProperties(type: "empty"), body: [])
+        guard case .delivery(let first) = try Self.next(connection), case .delivery(let second) = try Self.next(connection) else {
+            Issue.record("the messages did not arrive")
+            return
+        }
+        #expect(first.properties.type == "large" && first.body == large)
+        #expect(second.properties.type == "empty" && second.body.isEmpty)
+    }
+
+    @Test("Coalesced publishes and acks wait for the next read that waits, then leave in the order of the calls")
+    func coalescedWrites() throws {
+        let connection = try Self.connect()
+        defer { connection.close() }
+        let observer = try Self.connect()
+        defer { observer.close() }
+        let queue = try connection.declareQueue("", autoDelete: false).queue
+        defer { _ = try? observer.deleteQueue(queue) }
+        connection.coalescesWrites = true
+        for index in 0..<3 {
+            try connection.publish(routingKey: queue, properties: MessageProperties(messageID: "m-\(index)"), body: [UInt8(index)])
+        }
+        // Nothing written yet: the broker has none of them.
+        #expect(try observer.declareQueue(queue, passive: true).messageCount == 0)
+        // A read with nothing buffered writes them first.
+        _ = try connection.nextEvent(timeoutMilliseconds: 0)
+        var count: UInt32 = 0
+        for _ in 0..<100 where count < 3 {
+            count = try observer.declareQueue(queue, passive: true).messageCount
+            if count < 3 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(count == 3)
+
+        // Acked coalesced, then the socket closes without a flush: the acks
+        // never left, and the broker gives the three back.
+        #expect(try Self.consumeAndAck(queue, flushing: false) == ["m-0", "m-1", "m-2"])
+        #expect(try Self.messagesOnceUnconsumed(queue, observer) == 3)
+        // The same with a flush: acked, so none come back.
+        #expect(try Self.consumeAndAck(queue, flushing: true) == ["m-0", "m-1", "m-2"])
+        #expect(try Self.messagesOnceUnconsumed(queue, observer) == 0)
+    }
+
+    /// Consumes `queue` on a coalescing connection, acks 3 deliveries and
+    /// drops the connection without closing it (a flush and a round trip
+    /// first when `flushing`); returns the deliveries' message ids.
+    static func consumeAndAck(_ queue: String, flushing: Bool) throws -> [String] {
+        let connection = try connect()
+        connection.coalescesWrites = true
+        try connection.setPrefetch(3)
+        try connection.consume(queue: queue)
+        var ids: [String] = []
+        while ids.count < 3, case .delivery(let delivery) = try next(connection) {
+            ids.append(delivery.properties.messageID ?? "")
+            try connection.ack(deliveryTag: delivery.deliveryTag)
+        }
+        if flushing {
+            try connection.flush()
+            // Answered after the channel took the acks.
+            _ = try connection.declareQueue(queue, passive: true)
+        }
+        return ids
+    }
+
+    /// The queue's ready messages once it has no consumer.
+    static func messagesOnceUnconsumed(_ queue: String, _ observer: AMQPConnection) throws -> UInt32 {
+        for _ in 0..<200 {
+            let ok = try observer.declareQueue(queue, passive: true)
+            if ok.consumerCount == 0 { return ok.messageCount }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Issue.record("the consumer did not go away")
+        return UInt32.max
     }
 
     @Test("A wrong password is a clear login refusal")

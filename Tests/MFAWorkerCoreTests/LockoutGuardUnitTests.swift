@@ -277,13 +277,18 @@ struct LockoutGuardUnitTests {
     @Test("No answer goes to any deployment's guard log or turn queue")
     func internalReplyTo() {
         var decider = RequestDecider(state: Self.state)
-        for name in ["other-deployment.guard", "mfa-code-request-b.turns.0123", Self.state.requestQueue + ".guard"] {
+        for name in ["other-deployment.guard", "mfa-code-request-b.turns.0123", Self.state.requestQueue + ".guard", "a.b..turns.c", "x.turns."] {
             let message = RequestMessage(body: Array(#"{"account":"sf-1"}"#.utf8), replyTo: name, correlationID: Array("c".utf8), userID: "bot-1")
             guard case .reject(_, _, let reason, _) = decider.decide(message, now: Self.now) else {
                 Issue.record("\(name) is answered")
                 continue
             }
             #expect(reason == .ownQueue)
+        }
+        // Names that only look alike are answered.
+        for name in ["robot.guardian", "guard", "robot-turns.1", "a.turns", "amq.gen-turns.guar", "robot.turn.s.1"] {
+            let message = RequestMessage(body: Array(#"{"account":"sf-1"}"#.utf8), replyTo: name, correlationID: Array("c".utf8), userID: "bot-1")
+            if case .reject = decider.decide(message, now: Self.now) { Issue.record("\(name) is refused") }
         }
     }
 }
