@@ -96,6 +96,8 @@ let package = Package(
         .testTarget(name: "MFAWorkerCoreTests", dependencies: ["MFAWorkerCore", "MFAConfig", "MFAProtocol", "MFABroker", "TOTP"]),
         // The load generator's reports, schedules and histograms, without a broker.
         .testTarget(name: "MFABurstTests", dependencies: ["MFABurst", "MFABroker", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        // The service's own pure parts (its log lines), without a broker.
+        .testTarget(name: "MFAWorkerTests", dependencies: ["MFAWorker", "MFAConfig", .product(name: "Logging", package: "swift-log")]),
         // The frames the wrapper encodes itself, without a broker.
         .testTarget(name: "AMQPTests", dependencies: ["AMQP"]),
         // Against the RabbitMQ node that scripts/broker.sh starts.

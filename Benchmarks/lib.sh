@@ -50,7 +50,7 @@ bench_worker_config() {
 broker:
   url: amqp://mfa-worker@127.0.0.1:$port/%2F
   password_file: password
-  prefetch: 64
+  prefetch: ${MFA_BENCH_PREFETCH:-256}
   publisher_confirms: ${MFA_BENCH_CONFIRMS:-true}
 request_queue:
   name: $queue

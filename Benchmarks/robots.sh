@@ -44,7 +44,7 @@ echo_queue=mfa-code-request-robots-echo
 bench_worker_config "$work" "$port" "$worker_queue" "{default_min_validity_ms: 0, max_held_per_requester: 100000}"
 "$bin/mfa-worker" run --config "$work/worker.yaml" > "$work/worker.log" 2>&1 &
 pids+=("$!")
-"$bin/mfa-echo-responder" --url "amqp://mfa-worker:demo-worker-password@127.0.0.1:$port/%2F" --queue "$echo_queue" --threads 2 --prefetch 64 \
+"$bin/mfa-echo-responder" --url "amqp://mfa-worker:demo-worker-password@127.0.0.1:$port/%2F" --queue "$echo_queue" --threads 2 --prefetch "${MFA_BENCH_PREFETCH:-256}" \
     > "$work/echo.log" 2>&1 &
 pids+=("$!")
 bench_wait_consuming "$work/worker.log" "$work/echo.log"

@@ -57,7 +57,7 @@ sed -e "s/publisher_confirms: .*/publisher_confirms: false/" -e "s/name: $worker
 "$bin/mfa-worker" run --config "$work/worker-nc.yaml" > "$work/worker-nc.log" 2>&1 &
 worker_nc_pid=$!
 pids+=("$worker_nc_pid")
-"$bin/mfa-echo-responder" --queue "$echo_queue" --threads 2 --prefetch 64 > "$work/echo.log" 2>&1 &
+"$bin/mfa-echo-responder" --queue "$echo_queue" --threads 2 --prefetch "${MFA_BENCH_PREFETCH:-256}" > "$work/echo.log" 2>&1 &
 echo_pid=$!
 pids+=("$echo_pid")
 bench_wait_consuming "$work/worker.log" "$work/worker-nc.log" "$work/echo.log"

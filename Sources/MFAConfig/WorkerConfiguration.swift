@@ -92,7 +92,11 @@ public struct BrokerSettings: Sendable, Equatable {
         urls.first?.user ?? (tls.external ? "mfa-worker" : "guest")
     }
 
-    public static let defaultPrefetch = 64
+    /// With publisher confirms a request holds its place until the broker
+    /// confirms the reply: a round trip more than a consumer that acks as it
+    /// publishes. 64 left the throughput load (256 in flight) waiting for
+    /// room; docs/performance.md has the measurements.
+    public static let defaultPrefetch = 256
     /// RabbitMQ's default `consumer_timeout`: 30 minutes.
     public static let defaultConsumerTimeoutMilliseconds = 1_800_000
     public static let defaultHeartbeatSeconds = 30

@@ -9,11 +9,19 @@ import TOTP
 /// properties, and once sent, its count, audit entry and log line.
 struct ReplyOutput {
     let shared: SharedWorkerState
-    var logger: Logger
+    let logger: Logger
     /// The worker's broker login: every reply carries it as `user_id`
     /// (checked by the broker), so that a requester can tell the worker's
     /// replies from anything another user publishes into its queue.
     let login: String
+    private let requestLine: RequestLogLine?
+
+    init(shared: SharedWorkerState, logger: Logger, login: String) {
+        self.shared = shared
+        self.logger = logger
+        self.login = login
+        requestLine = RequestLogLine(logger)
+    }
 
     /// Publishes `reply` with every property of the protocol and
     /// `mandatory` (but to a direct reply-to); returns the publish's sequence number (0 without
@@ -58,6 +66,13 @@ struct ReplyOutput {
         // Built only when the line is written: this is the hot path.
         guard logger.logLevel <= .info else { return }
         let micros = nanoseconds / 1000
+        if let requestLine {
+            LogSink.write(
+                requestLine.line(
+                    requester: reply.requester ?? "-", account: reply.account ?? "-", correlationID: TextEscaping.correlationID(reply.correlationID),
+                    outcome: reply.outcome.rawValue, latency: Self.milliseconds(micros), reason: reply.message, pool: reply.pool))
+            return
+        }
         var metadata: Logger.Metadata = [
             "requester": .string(reply.requester ?? "-"),
             "account": .string(reply.account ?? "-"),
