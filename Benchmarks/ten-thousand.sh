@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ten thousand robots at once against the worker on the project's broker
 # (mfa@localhost, 127.0.0.1:5672: scripts/broker.sh start): a worker as
-# Benchmarks/run.sh configures it (prefetch 64, two consumer threads, a log
+# Benchmarks/run.sh configures it (prefetch 256, two consumer threads, a log
 # line per request, confirms on) on a request queue of its own, then exactly
 #
 #   mfa-worker burst --connections 10000 --requests 10000 --inflight 1 --at-once
