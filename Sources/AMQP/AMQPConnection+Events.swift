@@ -13,11 +13,15 @@ extension AMQPConnection {
     /// (close-ok is sent). A connection close from the broker, a missed
     /// heartbeat or a dropped socket throws.
     public func nextEvent(timeoutMilliseconds: Int) throws(AMQPError) -> AMQPEvent {
-        // Coalesced frames leave before a read that waits for the broker;
-        // while more input is buffered, the read does not wait.
+        // Coalesced frames leave before a read that waits for the broker,
+        // or once the oldest has waited 1 ms; until then the read does not wait.
         var timeoutMilliseconds = timeoutMilliseconds
         if !outbound.isEmpty {
-            if hasBufferedInput { timeoutMilliseconds = 0 } else { try flush() }
+            if outbound.mustWrite(now: Self.monotonicNanoseconds(), inputBuffered: hasBufferedInput, limit: Self.coalescingDelayLimit) {
+                try flush()
+            } else {
+                timeoutMilliseconds = 0
+            }
         }
         // Recycle the memory of the previous frames (librabbitmq keeps it
         // otherwise, and a long run grows without bound).

@@ -35,12 +35,14 @@ public final class AMQPConnection {
     /// When true (plain TCP only), publishes, acks, nacks and rejects wait
     /// in a buffer and leave together, in one write: when the next read
     /// would wait for the broker (``nextEvent(timeoutMilliseconds:)`` with
-    /// nothing buffered), before any other method, at ``close()``, at
-    /// ``flush()``, or once 64 KiB wait. Their order on the wire is the
+    /// nothing buffered) or the oldest has waited 1 ms, before any other
+    /// method, at ``close()``, at ``flush()``, or once 64 KiB wait. Their order on the wire is the
     /// order of the calls. For a consumer that answers a batch of
     /// deliveries: one write per batch rather than one per frame.
     public var coalescesWrites = false
     static let coalescingLimit = 65_536
+    /// The longest a coalesced frame waits while input keeps coming: 1 ms.
+    static let coalescingDelayLimit: UInt64 = 1_000_000
 
     /// Connects, logs in (advertising `consumer_cancel_notify`,
     /// `publisher_confirms` and `authentication_failure_close`) and opens
@@ -217,7 +219,17 @@ public final class AMQPConnection {
     /// Writes after an append: at once, unless the connection coalesces
     /// and the buffer is not full yet.
     func flushUnlessCoalescing() throws(AMQPError) {
-        if !coalescesWrites || outbound.count >= Self.coalescingLimit { try flush() }
+        if !coalescesWrites || outbound.count >= Self.coalescingLimit {
+            try flush()
+        } else if outbound.waitingSince == nil {
+            outbound.waiting(since: Self.monotonicNanoseconds())
+        }
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
     }
 
     /// Sends every byte, waiting while the socket is full (as librabbitmq

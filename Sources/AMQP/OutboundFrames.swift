@@ -8,11 +8,32 @@
 /// specification), no I/O. Every append adds whole frames or nothing.
 struct OutboundFrames {
     private(set) var bytes: [UInt8] = []
+    /// When the oldest frame that waits was appended (monotonic ns).
+    private(set) var waitingSince: UInt64?
 
     var isEmpty: Bool { bytes.isEmpty }
     var count: Int { bytes.count }
 
-    mutating func removeAll() { bytes.removeAll(keepingCapacity: true) }
+    mutating func removeAll() {
+        bytes.removeAll(keepingCapacity: true)
+        waitingSince = nil
+    }
+
+    /// Frames were appended at `now` and wait (a coalescing connection).
+    mutating func waiting(since now: UInt64) {
+        if waitingSince == nil, !bytes.isEmpty { waitingSince = now }
+    }
+
+    /// Whether the frames that wait must be written before the next read:
+    /// when that read would wait for the broker (no input buffered), or when
+    /// the oldest has waited `limit` ns already. The limit keeps a stream of
+    /// deliveries that never lets the input run dry (large bodies, say) from
+    /// holding replies made long ago.
+    func mustWrite(now: UInt64, inputBuffered: Bool, limit: UInt64) -> Bool {
+        guard !bytes.isEmpty else { return false }
+        guard inputBuffered, let since = waitingSince else { return true }
+        return now &- since >= limit
+    }
 
     // Frame types and the methods of the `basic` class this encodes.
     static let methodFrame: UInt8 = 1

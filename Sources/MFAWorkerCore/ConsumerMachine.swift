@@ -135,6 +135,9 @@ public struct ConsumerMachine: Sendable {
     public private(set) var inFlight: [UInt64: Int] = [:]
     private var rejections = CountedNotices<String>(burst: 5)
     private var refusals = CountedNotices<String>()
+    /// The latest time an event brought (Unix ms), for events that carry
+    /// none (a publisher nack).
+    private var clock: Int64 = 0
     /// A request allowed its account, waiting for the account's rate.
     private var awaitingRate: (delivery: Delivery, check: RequestDecider.AccountCheck, now: Int64)?
     private var shutdownDeadline: Int64?
@@ -164,6 +167,7 @@ public struct ConsumerMachine: Sendable {
             ackUpTo = nil
             return []
         case .delivery(let delivery, let poison, let requesterWait, let now, let uptime):
+            clock = max(clock, now)
             return received(delivery, poison: poison, requesterWait: requesterWait, now: now, uptime: uptime)
         case .accountRate(let wait):
             guard let (delivery, check, now) = awaitingRate else { return [] }
@@ -196,6 +200,7 @@ public struct ConsumerMachine: Sendable {
             ackUpTo = nil
             return [.log(.channelClosed(reason)), .strike(lost), .reopenChannel]
         case .tick(let now):
+            clock = max(clock, now)
             return tick(now: now)
         case .idle:
             return flushAck()
@@ -319,9 +324,9 @@ public struct ConsumerMachine: Sendable {
         let replies = settled.tags.count - settled.forwarded.count
         if replies > 0 {
             actions.append(.unroutable(replies))
-            let what = "\(replies) replies"
-            switch refusals.note("refused", what, now: 0) {
-            case .say: actions.append(.log(.repliesRefused(counts: [what: 1])))
+            // The first a minute said, the rest counted into one line.
+            switch refusals.note("refused", "replies", count: replies, now: clock) {
+            case .say: actions.append(.log(.repliesRefused(counts: ["replies": replies])))
             case .summarize(let counts): actions.append(.log(.repliesRefused(counts: counts)))
             case .hold: break
             }

@@ -30,8 +30,9 @@ public struct CountedNotices<Key: Hashable & Sendable>: Sendable {
         self.burst = max(1, burst)
     }
 
-    /// One more `kind` for `key`.
-    public mutating func note(_ key: Key, _ kind: String, now: Int64) -> Verdict {
+    /// `count` more `kind` for `key` (one line says them all, or they are
+    /// counted for a summary).
+    public mutating func note(_ key: Key, _ kind: String, count: Int = 1, now: Int64) -> Verdict {
         guard var entry = entries[key] else {
             entries[key] = Entry(since: now, said: 1)
             return .say
@@ -43,7 +44,7 @@ public struct CountedNotices<Key: Hashable & Sendable>: Sendable {
                 entry.said = 1
                 return .say
             }
-            entry.counts[kind, default: 0] += 1
+            entry.counts[kind, default: 0] += count
             defer {
                 entry.counts = [:]
                 entry.said = 0
@@ -54,7 +55,7 @@ public struct CountedNotices<Key: Hashable & Sendable>: Sendable {
             entry.said += 1
             return .say
         }
-        entry.counts[kind, default: 0] += 1
+        entry.counts[kind, default: 0] += count
         return .hold
     }
 

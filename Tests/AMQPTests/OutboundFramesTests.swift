@@ -61,4 +61,21 @@ struct OutboundFramesTests {
         }
         #expect(frames.bytes == before)
     }
+
+    @Test("Frames that wait are written when the next read would wait, or once the oldest has waited the limit")
+    func whenToWrite() {
+        var frames = OutboundFrames()
+        #expect(!frames.mustWrite(now: 0, inputBuffered: false, limit: 1000))
+        frames.appendAck(channel: 1, deliveryTag: 1, multiple: false)
+        frames.waiting(since: 5000)
+        frames.appendAck(channel: 1, deliveryTag: 2, multiple: false)
+        frames.waiting(since: 5900)
+        #expect(frames.waitingSince == 5000)
+        #expect(frames.mustWrite(now: 5100, inputBuffered: false, limit: 1000))
+        #expect(!frames.mustWrite(now: 5999, inputBuffered: true, limit: 1000))
+        #expect(frames.mustWrite(now: 6000, inputBuffered: true, limit: 1000))
+        frames.removeAll()
+        #expect(frames.waitingSince == nil)
+        #expect(!frames.mustWrite(now: 9000, inputBuffered: true, limit: 1000))
+    }
 }

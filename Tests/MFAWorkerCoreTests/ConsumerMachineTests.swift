@@ -193,6 +193,26 @@ struct ConsumerMachineTests {
         #expect(Self.acks(machine.handle(.publisherNack(sequence: 2, multiple: false))) == ["nack 2 requeue"])
     }
 
+    @Test("Refused replies: the first a minute has a line, the rest one summary with their count, on the events' clock")
+    func refusedRepliesSummarized() {
+        var machine = machine()
+        func refusedLines(_ actions: [ConsumerMachine.Action]) -> [[String: Int]] {
+            actions.compactMap {
+                if case .log(.repliesRefused(let counts)) = $0 { return counts }
+                return nil
+            }
+        }
+        var lines: [[String: Int]] = []
+        for tag in UInt64(1)...20 {
+            _ = deliver(&machine, Self.delivery(tag), at: Self.now + Int64(tag) * 100)
+            _ = machine.handle(.tick(now: Self.now + Int64(tag) * 100))
+            lines += refusedLines(machine.handle(.publisherNack(sequence: tag, multiple: false)))
+        }
+        #expect(lines == [["replies": 1]])
+        let summary = refusedLines(machine.handle(.tick(now: Self.now + 100 + 60_000)))
+        #expect(summary == [["replies": 19]])
+    }
+
     @Test("A closed channel: what was in flight takes a strike, and the channel is opened again")
     func channelClosed() {
         var machine = machine()
