@@ -62,6 +62,13 @@ echo_pid=$!
 pids+=("$echo_pid")
 bench_wait_consuming "$work/worker.log" "$work/worker-nc.log" "$work/echo.log"
 broker_pid=$(scripts/broker.sh pid)
+# The queues of this run go with it (the guard logs are streams kept for days).
+bench_cleanup_extra() {
+    local queue
+    for queue in "$worker_queue" "$worker_queue.guard" "$worker_queue-nc" "$worker_queue-nc.guard" "$echo_queue"; do
+        scripts/broker.sh ctl delete_queue "$queue" >/dev/null 2>&1 || true
+    done
+}
 
 # PID: the CPU time it has used so far, in clock ticks (user + system,
 # fields 14 and 15 of /proc/PID/stat, counted after the command's name).
