@@ -36,9 +36,10 @@ public final class AMQPConnection {
     /// in a buffer and leave together, in one write: when the next read
     /// would wait for the broker (``nextEvent(timeoutMilliseconds:)`` with
     /// nothing buffered) or the oldest has waited 1 ms, before any other
-    /// method, at ``close()``, at ``flush()``, or once 64 KiB wait. Their order on the wire is the
-    /// order of the calls. For a consumer that answers a batch of
-    /// deliveries: one write per batch rather than one per frame.
+    /// method, at ``close()``, at ``flush()``, or once 64 KiB wait. Their
+    /// order on the wire is the order of the calls. For a consumer that
+    /// answers a batch of deliveries: one write per batch rather than one
+    /// per frame.
     public var coalescesWrites = false
     static let coalescingLimit = 65_536
     /// The longest a coalesced frame waits while input keeps coming: 1 ms.
