@@ -3,7 +3,7 @@
 # broker's own limit on this machine), in one run on one broker, with
 # `mfa-worker burst` as the load. Prints each figure for both and the ratio.
 #
-#   Benchmarks/run.sh                    the scenarios at full size, 5 rounds each (about 3 minutes)
+#   Benchmarks/run.sh                    the scenarios at full size, 5 rounds each (about 5 minutes)
 #   Benchmarks/run.sh --smoke            the same, small (CI)
 #   Benchmarks/run.sh --only throughput  one scenario (latency, throughput, burst or barrage)
 #   Benchmarks/run.sh --memory           also 1,000,000 requests, with the worker's resident memory along the way

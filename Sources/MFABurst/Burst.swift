@@ -184,7 +184,7 @@ struct ConnectionResult: Sendable {
 
     /// Whether an outcome is a reply from the worker (not a timeout or a lost connection).
     func isReply(_ outcome: UInt16) -> Bool {
-        outcome == Self.okOutcome || (outcome > Self.lostOutcome && kinds[Int(outcome)] != "connection_failed")
+        outcome == Self.okOutcome || (outcome > Self.lostOutcome && !BurstTally.notReplies.contains(kinds[Int(outcome)]))
     }
 
     mutating func outcome(named kind: String) -> UInt16 {
@@ -359,10 +359,15 @@ final class ConnectionDriver {
                 // Asleep until the first deadline (a second at most): thousands
                 // of connections that woke every few ms would take the CPU
                 // from the broker they measure.
-                let event = try connection.nextEvent(timeoutMilliseconds: untilFirstDeadline())
-                if case .delivery(let delivery) = event {
+                switch try connection.nextEvent(timeoutMilliseconds: untilFirstDeadline()) {
+                case .delivery(let delivery):
                     receive(delivery)
                     try fill()
+                case .returned(let message):
+                    returned(message)
+                    try fill()
+                default:
+                    break
                 }
                 expire()
                 try fill()
@@ -392,8 +397,10 @@ final class ConnectionDriver {
                     let until = due(next) - min(due(next), DispatchTime.now().uptimeNanoseconds)
                     wait = min(20, Int((until + 999_999) / 1_000_000))
                 }
-                if case .delivery(let delivery) = try connection.nextEvent(timeoutMilliseconds: wait) {
-                    receive(delivery)
+                switch try connection.nextEvent(timeoutMilliseconds: wait) {
+                case .delivery(let delivery): receive(delivery)
+                case .returned(let message): returned(message)
+                default: break
                 }
             }
         } catch {
@@ -443,7 +450,10 @@ final class ConnectionDriver {
         if now > from { progress.noteLag(Int(now - from)) }
         inflight[number] = InFlight(intended: from, sent: now, account: account)
         deadlines.append((number, from + UInt64(settings.timeoutMilliseconds) * 1_000_000))
-        try connection.publish(routingKey: settings.requestQueue, properties: properties, body: bodies[account])
+        // mandatory: a request queue that does not exist (a worker not
+        // started yet, a typo) gives the request back at once, rather than
+        // after the timeout.
+        try connection.publish(routingKey: settings.requestQueue, mandatory: true, properties: properties, body: bodies[account])
         result.sent += 1
         progress.sent.add(1, ordering: .relaxed)
     }
@@ -499,6 +509,19 @@ final class ConnectionDriver {
             result.accounts[account].errors["invalid_reply", default: 0] += 1
         }
     }
+
+    /// A request the broker gave back: no queue of that name.
+    private func returned(_ message: ReturnedMessage) {
+        guard let number = number(of: message.properties.correlationID), let request = inflight.removeValue(forKey: number) else { return }
+        let kind = Self.noRequestQueue
+        result.errors[kind, default: 0] += 1
+        result.accounts[request.account].errors[kind, default: 0] += 1
+        let outcome = result.outcome(named: kind)
+        result.records.append(RequestRecord(intended: request.intended, sent: request.sent, done: DispatchTime.now().uptimeNanoseconds, outcome: outcome))
+    }
+
+    /// The error a returned request counts as.
+    static let noRequestQueue = "no_request_queue"
 
     private func check(_ code: String, windowStart start: Int64, account: String, with verifier: TOTPGenerator) -> Bool {
         if expected[account]?.windowStart != start {

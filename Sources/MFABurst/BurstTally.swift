@@ -83,7 +83,7 @@ struct BurstTally {
     }
 
     /// Error kinds that are no answer from the worker.
-    static let notReplies: Set<String> = ["timeout", "connection_failed", "connection_lost"]
+    static let notReplies: Set<String> = ["timeout", "connection_failed", "connection_lost", ConnectionDriver.noRequestQueue]
 
     private func openLoop(_ schedule: ArrivalSchedule, answered: Int, origin: UInt64) -> BurstReport.OpenLoop {
         let end = origin + UInt64(schedule.durationSeconds * 1e9)

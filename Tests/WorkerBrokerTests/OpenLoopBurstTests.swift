@@ -21,6 +21,18 @@ struct OpenLoopBurstTests {
         "PATH": "/usr/bin:/bin",
     ]
 
+    @Test("A request queue that does not exist: every request comes back as no_request_queue, in both loops, not as a timeout")
+    func missingQueue() throws {
+        let queue = "mfa-code-request-missing-\(UUID().uuidString.prefix(8))"
+        for pacing in [["--requests", "3"], ["--rate", "20", "--duration", "1s"]] {
+            let arguments = ["burst", "--account", "sf-eu", "--queue", queue, "--connections", "2", "--timeout", "120"] + pacing
+            let result = try run(productsDirectory.appendingPathComponent("mfa-worker").path, arguments, environment: Self.environment)
+            #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains("(no_request_queue "), "\(result.stdout)")
+            #expect(result.stdout.contains("timeouts     0"), "\(result.stdout)")
+        }
+    }
+
     /// A burst running in the background, its output in files.
     final class BackgroundBurst {
         let directory = TemporaryDirectory()
