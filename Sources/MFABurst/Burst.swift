@@ -500,24 +500,24 @@ final class ConnectionDriver {
                 if !check(code, windowStart: start, account: name, with: verifier) { result.wrongCodes += 1 }
             }
         case .error(let kind, _, _):
-            record.outcome = result.outcome(named: kind)
-            result.errors[kind, default: 0] += 1
-            result.accounts[account].errors[kind, default: 0] += 1
+            record.outcome = countError(kind, account: account)
         case .accepted, nil:
-            record.outcome = result.outcome(named: "invalid_reply")
-            result.errors["invalid_reply", default: 0] += 1
-            result.accounts[account].errors["invalid_reply", default: 0] += 1
+            record.outcome = countError("invalid_reply", account: account)
         }
     }
 
     /// A request the broker gave back: no queue of that name.
     private func returned(_ message: ReturnedMessage) {
         guard let number = number(of: message.properties.correlationID), let request = inflight.removeValue(forKey: number) else { return }
-        let kind = Self.noRequestQueue
-        result.errors[kind, default: 0] += 1
-        result.accounts[request.account].errors[kind, default: 0] += 1
-        let outcome = result.outcome(named: kind)
+        let outcome = countError(Self.noRequestQueue, account: request.account)
         result.records.append(RequestRecord(intended: request.intended, sent: request.sent, done: DispatchTime.now().uptimeNanoseconds, outcome: outcome))
+    }
+
+    /// Counts one error of `kind` for the run and the account; returns its outcome.
+    private func countError(_ kind: String, account: Int) -> UInt16 {
+        result.errors[kind, default: 0] += 1
+        result.accounts[account].errors[kind, default: 0] += 1
+        return result.outcome(named: kind)
     }
 
     /// The error a returned request counts as.
